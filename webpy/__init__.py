@@ -1,0 +1,40 @@
+"""webpy: a small, strict, fast HTTP/1.1 server library.
+
+Regex routes map to handler classes whose `do_get`, `do_put`, ... methods
+return ``(status, body)`` or raise `HTTPError`::
+
+    import webpy as web
+
+    class Hello(web.HTTPHandler):
+        def do_get(self):
+            return 200, "Hello, world!"
+
+    web.HTTPServer(("localhost", 8080), {"/": Hello}).serve_forever()
+"""
+
+__version__ = "0.2.0"
+
+from .app import (  # noqa: E402
+    Headers,
+    HTTPError,
+    HTTPErrorHandler,
+    HTTPHandler,
+    MultiDict,
+    Request,
+    Response,
+)
+from .protocol import Limits  # noqa: E402
+from .transports.threaded import HTTPServer  # noqa: E402
+
+__all__ = [
+    "HTTPError",
+    "HTTPErrorHandler",
+    "HTTPHandler",
+    "HTTPServer",
+    "Headers",
+    "Limits",
+    "MultiDict",
+    "Request",
+    "Response",
+    "__version__",
+]

@@ -1,0 +1,34 @@
+"""The one error type of the application layer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from http import HTTPStatus
+
+from .headers import Headers
+
+
+class HTTPError(Exception):
+    """Raise in a handler to answer with `status_code` instead of a normal response.
+
+    `message` becomes part of the error page; `headers` are added to the
+    response (e.g. `WWW-Authenticate` with a 401, `Allow` with a 405);
+    `reason` replaces the standard reason phrase.
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str | None = None,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        reason: str | None = None,
+    ) -> None:
+        try:
+            phrase = HTTPStatus(status_code).phrase
+        except ValueError:
+            phrase = "Unknown"
+        super().__init__(f"{status_code} {reason or phrase}" + (f": {message}" if message else ""))
+        self.status_code = status_code
+        self.message = message
+        self.headers = Headers(headers or ())
+        self.reason = reason or phrase

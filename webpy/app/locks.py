@@ -1,0 +1,97 @@
+"""Per-resource ordering: readers share a resource, a writer has it alone.
+
+The seed promise is that concurrent requests on one resource are ordered:
+requests that only read (GET, HEAD, OPTIONS) run together, a request that
+changes the resource (PUT, POST, DELETE...) runs alone on it, and different
+resources never wait for each other. `ResourceLocks` keeps one lock per
+resource in use and forgets it when the last request on it is done; the lock
+type is the transport's (threads block on `ReadWriteLock`, trio awaits its own).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+L = TypeVar("L")
+
+#: Methods that only read a resource, so may run alongside each other.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+class ResourceLocks(Generic[L]):
+    """A table of locks by resource key, each kept only while someone uses it."""
+
+    __slots__ = ("_new_lock", "_table", "_mutex")
+
+    def __init__(self, new_lock: Callable[[], L]) -> None:
+        self._new_lock = new_lock
+        self._table: dict[str, _Entry[L]] = {}
+        self._mutex = threading.Lock()
+
+    def hold(self, key: str) -> L:
+        """Return the lock for `key`; pair every call with `drop(key)`."""
+        with self._mutex:
+            entry = self._table.get(key)
+            if entry is None:
+                entry = self._table[key] = _Entry(self._new_lock())
+            entry.users += 1
+            return entry.lock
+
+    def drop(self, key: str) -> None:
+        with self._mutex:
+            entry = self._table[key]
+            entry.users -= 1
+            if not entry.users:
+                del self._table[key]
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+
+class _Entry(Generic[L]):
+    __slots__ = ("lock", "users")
+
+    def __init__(self, lock: L) -> None:
+        self.lock = lock
+        self.users = 0
+
+
+class ReadWriteLock:
+    """Many readers or one writer; a waiting writer holds back new readers.
+
+    Blocking, for threads. Writer preference keeps a stream of readers from
+    starving a PUT.
+    """
+
+    __slots__ = ("_condition", "_readers", "_writing", "_writers_waiting")
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._writing = False
+        self._writers_waiting = 0
+
+    def acquire(self, exclusive: bool) -> None:
+        with self._condition:
+            if exclusive:
+                self._writers_waiting += 1
+                while self._writing or self._readers:
+                    self._condition.wait()
+                self._writers_waiting -= 1
+                self._writing = True
+            else:
+                while self._writing or self._writers_waiting:
+                    self._condition.wait()
+                self._readers += 1
+
+    def release(self, exclusive: bool) -> None:
+        with self._condition:
+            if exclusive:
+                self._writing = False
+                self._condition.notify_all()
+            else:
+                self._readers -= 1
+                if not self._readers and self._writers_waiting:
+                    self._condition.notify_all()

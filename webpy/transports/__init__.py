@@ -1,0 +1,1 @@
+"""Byte pumps that run the same protocol and application code over real I/O."""

@@ -1,0 +1,275 @@
+"""The in-memory transport: a test client that goes through the real request path.
+
+`Client(routes).get("/x")` serialises a real HTTP/1.1 request, runs it
+through the same protocol layer, driver and application as the socket
+servers, and parses the bytes that come back, with no socket and no thread.
+`Client.connect()` gives the raw byte-level connection underneath, for
+protocol tests: send bytes, read bytes, close.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+from collections import deque
+from collections.abc import Generator, Iterable, Mapping
+from typing import Any
+
+import h11
+
+from ..app import Application, ErrorRoutes, Headers, ReadWriteLock, Routes
+from ..protocol import Limits
+from .driver import (
+    Acquire,
+    Action,
+    ConnectionDriver,
+    Drain,
+    Handle,
+    Pull,
+    Read,
+    SendFile,
+    Site,
+    Write,
+    next_chunk,
+    run_call,
+)
+
+HeaderInput = Mapping[str, str] | Iterable[tuple[str, str]]
+
+
+class ClientResponse:
+    """A parsed response: `status`, `reason`, `headers`, `body`, `text`, `json()`."""
+
+    __slots__ = ("status", "reason", "headers", "body", "http_version")
+
+    def __init__(self, status: int, reason: str, headers: Headers, body: bytes,
+                 http_version: str) -> None:
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+        self.http_version = http_version
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+    def json(self) -> Any:
+        return jsonlib.loads(self.body)
+
+    def __repr__(self) -> str:
+        return f"<ClientResponse {self.status} {self.reason}>"
+
+
+class Client:
+    """Runs requests through `routes` in memory; each request on a fresh connection.
+
+    Safe to use from several threads at once (each request has its own
+    connection; they share the application and its resource locks, as on a
+    real server).
+    """
+
+    def __init__(
+        self,
+        routes: Routes,
+        error_routes: ErrorRoutes | None = None,
+        *,
+        limits: Limits | None = None,
+        client_address: tuple[str, int] = ("127.0.0.1", 40000),
+        host: str = "testserver",
+    ) -> None:
+        self.site = Site(Application(routes, error_routes), limits or Limits(), ReadWriteLock)
+        self.client_address = client_address
+        self.host = host
+
+    def connect(self) -> MemoryConnection:
+        """A new raw connection to the application, for byte-level tests."""
+        return MemoryConnection(self.site, self.client_address)
+
+    def raw(self, data: bytes) -> bytes:
+        """Send `data`, then end the client's side; return everything the server wrote."""
+        connection = self.connect()
+        connection.send(data)
+        connection.close_write()
+        output = connection.receive()
+        connection.close()
+        return output
+
+    def request(
+        self,
+        method: str,
+        target: str,
+        headers: HeaderInput | None = None,
+        body: bytes | str = b"",
+        *,
+        json: Any = None,
+    ) -> ClientResponse:
+        """Send one request and return its parsed response."""
+        fields = Headers(headers or ())
+        if json is not None:
+            body = jsonlib.dumps(json)
+            fields.setdefault("Content-Type", "application/json")
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        fields.setdefault("Host", self.host)
+        if body or method in ("POST", "PUT", "PATCH"):
+            if "transfer-encoding" not in fields:
+                fields.setdefault("Content-Length", str(len(body)))
+        peer = h11.Connection(h11.CLIENT)
+        data = peer.send(h11.Request(method=method, target=target, headers=fields.encoded()))
+        if body:
+            data += peer.send(h11.Data(data=body))
+        data += peer.send(h11.EndOfMessage())
+        connection = self.connect()
+        try:
+            connection.send(data)
+            return parse_response(peer, connection.receive())
+        finally:
+            connection.close()
+
+    def get(self, target: str, headers: HeaderInput | None = None) -> ClientResponse:
+        return self.request("GET", target, headers)
+
+    def head(self, target: str, headers: HeaderInput | None = None) -> ClientResponse:
+        return self.request("HEAD", target, headers)
+
+    def options(self, target: str, headers: HeaderInput | None = None) -> ClientResponse:
+        return self.request("OPTIONS", target, headers)
+
+    def delete(self, target: str, headers: HeaderInput | None = None) -> ClientResponse:
+        return self.request("DELETE", target, headers)
+
+    def put(self, target: str, body: bytes | str = b"", headers: HeaderInput | None = None,
+            *, json: Any = None) -> ClientResponse:
+        return self.request("PUT", target, headers, body, json=json)
+
+    def post(self, target: str, body: bytes | str = b"", headers: HeaderInput | None = None,
+             *, json: Any = None) -> ClientResponse:
+        return self.request("POST", target, headers, body, json=json)
+
+    def patch(self, target: str, body: bytes | str = b"", headers: HeaderInput | None = None,
+              *, json: Any = None) -> ClientResponse:
+        return self.request("PATCH", target, headers, body, json=json)
+
+
+class MemoryConnection:
+    """One connection, byte for byte: `send`, `close_write`, `receive`, `close`.
+
+    Each `send` arrives at the server as one read, so tests control exactly
+    where the stream is split. The server runs whenever bytes arrive, up to
+    the point where it waits for more; `time_out()` makes that wait expire.
+    """
+
+    def __init__(self, site: Site, client_address: tuple[str, int] | None = None) -> None:
+        self._driver = ConnectionDriver(site, client_address)
+        self._steps: Generator[Action, Any, None] = self._driver.run()
+        self._inbox: deque[bytes] = deque()
+        self._output = bytearray()
+        self._waiting: Read | None = None
+        self.closed = False
+        self._advance(None, first=True)
+
+    def send(self, data: bytes) -> None:
+        """Deliver `data` to the server, as one read."""
+        if data:
+            self._inbox.append(data)
+            self._resume()
+
+    def close_write(self) -> None:
+        """End the client's side of the connection (the server reads EOF)."""
+        self._inbox.append(b"")
+        self._resume()
+
+    def time_out(self) -> None:
+        """Make the server's pending read time out, as if the client went quiet."""
+        if self._waiting is not None and not self.closed:
+            self._waiting = None
+            self._advance(None)
+
+    def receive(self) -> bytes:
+        """Everything the server has written since the last call."""
+        output = bytes(self._output)
+        self._output.clear()
+        return output
+
+    @property
+    def waiting_for(self) -> str | None:
+        """What the server waits for ("idle", "head", "body"), or None if closed."""
+        return self._waiting.phase if self._waiting and not self.closed else None
+
+    def close(self) -> None:
+        """Drop the connection, as a client that disconnects does."""
+        if not self.closed:
+            self.closed = True
+            self._steps.close()
+
+    # -- running the driver ------------------------------------------------------
+
+    def _resume(self) -> None:
+        if self._waiting is not None and not self.closed:
+            self._waiting = None
+            self._advance(self._inbox.popleft())
+
+    def _advance(self, result: Any, *, first: bool = False) -> None:
+        try:
+            action = next(self._steps) if first else self._steps.send(result)
+            while True:
+                result = None
+                if type(action) is Read:
+                    if not self._inbox:
+                        self._waiting = action
+                        return
+                    result = self._inbox.popleft()
+                elif type(action) is Write:
+                    data = action.data
+                    self._output += data if isinstance(data, bytes) else b"".join(data)
+                elif type(action) is SendFile:
+                    action.file.seek(action.offset)
+                    self._output += action.file.read(action.count)
+                elif type(action) is Acquire:
+                    action.lock.acquire(action.exclusive)
+                elif type(action) is Handle:
+                    result = run_call(self._driver, action, self._receive_for_handler,
+                                      self._output.extend)
+                elif type(action) is Pull:
+                    try:
+                        result = next_chunk(action.body)
+                    except Exception as error:
+                        action = self._steps.throw(error)
+                        continue
+                elif type(action) is Drain:
+                    self._inbox.clear()
+                action = self._steps.send(result)
+        except StopIteration:
+            self.closed = True
+
+    def _receive_for_handler(self) -> bytes | None:
+        # A handler streaming its body can only read what has already been sent;
+        # anything else would wait forever here, so it counts as a timeout.
+        return self._inbox.popleft() if self._inbox else None
+
+
+def parse_response(peer: h11.Connection, data: bytes) -> ClientResponse:
+    """Parse one response from `data` with the client-side h11 connection `peer`."""
+    peer.receive_data(data)
+    response: h11.Response | None = None
+    body = bytearray()
+    while True:
+        event = peer.next_event()
+        if type(event) is h11.Response:
+            response = event
+        elif type(event) is h11.Data:
+            body += event.data
+        elif type(event) is h11.EndOfMessage:
+            break
+        elif event is h11.NEED_DATA:
+            peer.receive_data(b"")  # the server wrote all it will; close-delimited bodies end here
+        elif type(event) is h11.ConnectionClosed:
+            break
+        elif type(event) is h11.InformationalResponse:
+            continue
+    if response is None:
+        raise ConnectionError("the server sent no response")
+    headers = Headers([(n.decode("latin-1"), v.decode("latin-1"))
+                       for n, v in response.headers.raw_items()])
+    return ClientResponse(response.status_code, response.reason.decode("latin-1"), headers,
+                          bytes(body), response.http_version.decode("ascii"))
