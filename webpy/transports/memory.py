@@ -39,15 +39,17 @@ HeaderInput = Mapping[str, str] | Iterable[tuple[str, str]]
 class ClientResponse:
     """A parsed response: `status`, `reason`, `headers`, `body`, `text`, `json()`."""
 
-    __slots__ = ("status", "reason", "headers", "body", "http_version")
+    __slots__ = ("status", "reason", "headers", "body", "http_version", "interim")
 
     def __init__(self, status: int, reason: str, headers: Headers, body: bytes,
-                 http_version: str) -> None:
+                 http_version: str, interim: tuple[int, ...] = ()) -> None:
         self.status = status
         self.reason = reason
         self.headers = headers
         self.body = body
         self.http_version = http_version
+        #: Status codes of informational (1xx) responses that came first.
+        self.interim = interim
 
     @property
     def text(self) -> str:

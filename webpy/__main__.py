@@ -1,0 +1,102 @@
+"""``python -m webpy``: serve a directory, or an application's routes.
+
+    python -m webpy                      # the current directory on localhost:8000
+    python -m webpy site/ --port 9000    # another directory
+    python -m webpy --app myapp:routes   # a module's routes (and its error_routes)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import signal
+import ssl
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from . import __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = _parser().parse_args(argv)
+    logging.basicConfig(level=getattr(logging, options.log_level), format="%(message)s",
+                        stream=sys.stderr)
+    routes, error_routes, what = _load_routes(options)
+    ssl_context = None
+    if options.cert:
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(options.cert, options.key)
+    if options.transport == "trio":
+        return _run_trio(options, routes, error_routes, ssl_context, what)
+    from .transports.threaded import HTTPServer
+
+    server = HTTPServer((options.bind, options.port), routes, error_routes,
+                        ssl_context=ssl_context, threads=options.threads,
+                        processes=options.processes)
+    print(f"Serving {what} on {server.url} (Ctrl-C to stop)", flush=True)
+    signal.signal(signal.SIGTERM, lambda signum, frame: server.stop())
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="webpy", description="Serve a directory, or an application's routes, over HTTP/1.1.")
+    parser.add_argument("directory", nargs="?", default=".",
+                        help="directory to serve when no --app is given (default: .)")
+    parser.add_argument("--app", metavar="MODULE:ROUTES",
+                        help="serve the routes dict ROUTES of MODULE (and its error_routes)")
+    parser.add_argument("--bind", default="localhost", help="address to listen on (localhost)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    parser.add_argument("--cert", help="TLS certificate chain file (PEM); enables HTTPS")
+    parser.add_argument("--key", help="TLS private key file (PEM), if not in --cert")
+    parser.add_argument("--threads", type=int, default=8, help="worker threads (8)")
+    parser.add_argument("--processes", type=int, default=1, help="worker processes (1)")
+    parser.add_argument("--transport", choices=("threaded", "trio"), default="threaded")
+    parser.add_argument("--upload", action="store_true",
+                        help="let PUT and DELETE change files in the served directory")
+    parser.add_argument("--log-level", default="INFO",
+                        choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    parser.add_argument("--version", action="version", version=f"webpy {__version__}")
+    return parser
+
+
+def _load_routes(options: argparse.Namespace) -> tuple[Any, Any, str]:
+    if options.app:
+        module_name, _, attribute = options.app.partition(":")
+        sys.path.insert(0, os.getcwd())
+        module = importlib.import_module(module_name)
+        return getattr(module, attribute or "routes"), getattr(module, "error_routes", None), \
+            options.app
+    from .app import files
+
+    directory = os.path.abspath(options.directory)
+    return files.routes(directory, "/", listing=True, modify=options.upload), None, directory
+
+
+def _run_trio(options: argparse.Namespace, routes: Any, error_routes: Any,
+              ssl_context: ssl.SSLContext | None, what: str) -> int:
+    import functools
+
+    import trio
+
+    from .transports import trio as trio_transport
+
+    print(f"Serving {what} on {'https' if ssl_context else 'http'}://{options.bind}:"
+          f"{options.port}/ with trio (Ctrl-C to stop)", flush=True)
+    try:
+        trio.run(functools.partial(trio_transport.serve, routes, options.bind, options.port,
+                                   error_routes=error_routes, ssl_context=ssl_context))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
