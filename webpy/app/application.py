@@ -118,7 +118,7 @@ class Application:
 class Call:
     """One handler method bound to its request, ready to run once the body is in."""
 
-    __slots__ = ("app", "handler", "function", "request", "response")
+    __slots__ = ("app", "function", "handler", "request", "response")
 
     def __init__(self, app: Application, handler: HTTPHandler, function: Callable[[], Any],
                  request: Request, response: Response) -> None:

@@ -23,7 +23,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 class ResourceLocks(Generic[L]):
     """A table of locks by resource key, each kept only while someone uses it."""
 
-    __slots__ = ("_new_lock", "_table", "_mutex")
+    __slots__ = ("_mutex", "_new_lock", "_table")
 
     def __init__(self, new_lock: Callable[[], L]) -> None:
         self._new_lock = new_lock
@@ -65,7 +65,7 @@ class ReadWriteLock:
     starving a PUT.
     """
 
-    __slots__ = ("_condition", "_readers", "_writing", "_writers_waiting")
+    __slots__ = ("_condition", "_readers", "_writers_waiting", "_writing")
 
     def __init__(self) -> None:
         self._condition = threading.Condition(threading.Lock())

@@ -32,8 +32,21 @@ class Request:
     - `scheme`: ``"http"`` or ``"https"``
     """
 
-    __slots__ = ("method", "target", "http_version", "client", "scheme", "body", "stream",
-                 "_raw_headers", "_headers", "_raw_path", "_path", "query_string", "_query")
+    __slots__ = (
+        "_headers",
+        "_path",
+        "_query",
+        "_raw_headers",
+        "_raw_path",
+        "body",
+        "client",
+        "http_version",
+        "method",
+        "query_string",
+        "scheme",
+        "stream",
+        "target",
+    )
 
     def __init__(
         self,

@@ -60,7 +60,7 @@ class Response:
     dispatcher fills in `status`, `reason` and `body` from that.
     """
 
-    __slots__ = ("status", "reason", "headers", "body")
+    __slots__ = ("body", "headers", "reason", "status")
 
     def __init__(self, status: int = 200, body: Body = b"", headers: Headers | None = None,
                  reason: str | None = None) -> None:

@@ -16,7 +16,9 @@ from .limits import Limits
 
 _TOKEN = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
 _QUOTED = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
-_EXTENSION = rb"[ \t]*;[ \t]*" + _TOKEN + rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?"
+_EXTENSION = (
+    rb"[ \t]*;[ \t]*" + _TOKEN + rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?"
+)
 _CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:" + _EXTENSION + rb")*\r\n")
 
 _SIZE, _DATA, _DATA_END, _TRAILER, _DONE = range(5)
@@ -25,8 +27,16 @@ _SIZE, _DATA, _DATA_END, _TRAILER, _DONE = range(5)
 class ChunkedScanner:
     """Follows one chunked body through the byte stream; raises on bad framing."""
 
-    __slots__ = ("_limits", "_max_body", "_state", "_line", "_remaining", "_total",
-                 "_trailer_bytes", "_trailer_count")
+    __slots__ = (
+        "_limits",
+        "_line",
+        "_max_body",
+        "_remaining",
+        "_state",
+        "_total",
+        "_trailer_bytes",
+        "_trailer_count",
+    )
 
     def __init__(self, limits: Limits, max_body: int) -> None:
         self._limits = limits

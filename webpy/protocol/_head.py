@@ -29,7 +29,7 @@ class HeadScanner:
     at a time costs linear, not quadratic, work.
     """
 
-    __slots__ = ("_limits", "_scanned", "_request_line_end", "_line_count")
+    __slots__ = ("_limits", "_line_count", "_request_line_end", "_scanned")
 
     def __init__(self, limits: Limits) -> None:
         self._limits = limits

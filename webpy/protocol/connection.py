@@ -60,10 +60,24 @@ class ServerConnection:
     `server_header` is sent as the `Server` field of every response.
     """
 
-    __slots__ = ("_h11", "_limits", "_server_header", "_buffer", "_eof", "_stage",
-                 "_head_scanner", "_chunked", "_body_remaining", "_max_body",
-                 "_error", "_method", "_no_body", "_request_done", "_content_length",
-                 "_body_checked")
+    __slots__ = (
+        "_body_checked",
+        "_body_remaining",
+        "_buffer",
+        "_chunked",
+        "_content_length",
+        "_eof",
+        "_error",
+        "_h11",
+        "_head_scanner",
+        "_limits",
+        "_max_body",
+        "_method",
+        "_no_body",
+        "_request_done",
+        "_server_header",
+        "_stage",
+    )
 
     def __init__(self, limits: Limits | None = None, *, server_header: bytes = b"webpy") -> None:
         self._limits = limits = limits or Limits()
@@ -149,7 +163,9 @@ class ServerConnection:
                 self._error = error
                 raise
         if self._h11.they_are_waiting_for_100_continue:
-            self._h11.send(h11.InformationalResponse(status_code=100, reason=b"Continue"))
+            self._h11.send(
+                h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
+            )
             return CONTINUE_RESPONSE
         return b""
 
@@ -227,7 +243,7 @@ class ServerConnection:
         placeholder = _Length(count)
         chunks = self._h11.send_with_data_passthrough(h11.Data(data=placeholder))  # type: ignore[arg-type]
         assert chunks is not None
-        at = next(i for i, chunk in enumerate(chunks) if chunk is placeholder)
+        at = next(i for i, chunk in enumerate(chunks) if chunk is placeholder)  # type: ignore[comparison-overlap]
         return b"".join(chunks[:at]), b"".join(chunks[at + 1:])
 
     def end_response(self) -> bytes:

@@ -137,7 +137,7 @@ class HeadDeadline:
     reads each get their full timeout.
     """
 
-    __slots__ = ("_limits", "_head_deadline")
+    __slots__ = ("_head_deadline", "_limits")
 
     def __init__(self, limits: Limits) -> None:
         self._limits = limits
@@ -208,7 +208,7 @@ class Site:
 class ConnectionDriver:
     """The request cycle of one connection; see the module docstring."""
 
-    __slots__ = ("site", "connection", "client", "scheme")
+    __slots__ = ("client", "connection", "scheme", "site")
 
     def __init__(self, site: Site, client: tuple[str, int] | None = None,
                  scheme: str = "http") -> None:
@@ -333,7 +333,7 @@ class ConnectionDriver:
                     start = suffix
                 yield Write(start + connection.end_response())
             else:
-                sent = yield from self._stream(start, body, request, call)
+                sent = yield from self._stream(start, body, request, call)  # type: ignore[arg-type]
                 if sent < 0:
                     return False
         finally:
@@ -448,7 +448,7 @@ class BodyReader:
     the connection, which the protocol layer has marked broken, is closed.
     """
 
-    __slots__ = ("_connection", "_max_body", "_started", "_ended", "_buffer")
+    __slots__ = ("_buffer", "_connection", "_ended", "_max_body", "_started")
 
     def __init__(self, connection: ServerConnection, max_body: int | None) -> None:
         self._connection = connection
@@ -545,7 +545,7 @@ def next_chunk(body: StreamBody) -> bytes | None:
     """Perform a `Pull` action in the calling thread: the next chunk, None at the end."""
     if body.is_async:
         raise TypeError("async response bodies need the trio transport")
-    return next(body.chunks, None)  # type: ignore[call-overload, no-any-return]
+    return next(body.chunks, None)  # type: ignore[arg-type]
 
 
 def overload_response(site: Site) -> bytes:

@@ -39,7 +39,7 @@ HeaderInput = Mapping[str, str] | Iterable[tuple[str, str]]
 class ClientResponse:
     """A parsed response: `status`, `reason`, `headers`, `body`, `text`, `json()`."""
 
-    __slots__ = ("status", "reason", "headers", "body", "http_version", "interim")
+    __slots__ = ("body", "headers", "http_version", "interim", "reason", "status")
 
     def __init__(self, status: int, reason: str, headers: Headers, body: bytes,
                  http_version: str, interim: tuple[int, ...] = ()) -> None:
@@ -113,9 +113,8 @@ class Client:
         if isinstance(body, str):
             body = body.encode("utf-8")
         fields.setdefault("Host", self.host)
-        if body or method in ("POST", "PUT", "PATCH"):
-            if "transfer-encoding" not in fields:
-                fields.setdefault("Content-Length", str(len(body)))
+        if (body or method in ("POST", "PUT", "PATCH")) and "transfer-encoding" not in fields:
+            fields.setdefault("Content-Length", str(len(body)))
         peer = h11.Connection(h11.CLIENT)
         data = peer.send(h11.Request(method=method, target=target, headers=fields.encoded()))
         if body:
