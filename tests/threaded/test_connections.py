@@ -1,0 +1,265 @@
+"""The threaded server over real sockets: connection handling, timeouts, limits."""
+
+from __future__ import annotations
+
+import logging
+import resource
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+import webpy as web
+from harness import CLIENT_TIMEOUT, ResponseReader, SocketRawConnection
+
+
+ServerFactory = Callable[..., web.HTTPServer]
+
+
+class Hello(web.HTTPHandler):
+    def do_get(self) -> tuple[int, str]:
+        return 200, "hello"
+
+
+class WhoAmI(web.HTTPHandler):
+    """Answers with the client's port, which is the same for every request on one connection."""
+
+    def do_get(self) -> tuple[int, str]:
+        assert self.request.client is not None
+        return 200, str(self.request.client[1])
+
+
+class Upload(web.HTTPHandler):
+    def do_post(self) -> tuple[int, str]:
+        return 200, str(len(self.request.body))
+
+
+class Broken(web.HTTPHandler):
+    def do_get(self) -> tuple[int, str]:
+        raise RuntimeError("handler bug")
+
+
+class Endless(web.HTTPHandler):
+    def do_get(self) -> tuple[int, Iterator[bytes]]:
+        def chunks() -> Iterator[bytes]:
+            while True:
+                yield b"x" * 65536
+
+        return 200, chunks()
+
+
+ROUTES = {"/": Hello, "/whoami": WhoAmI, "/upload": Upload, "/broken": Broken,
+          "/endless": Endless}
+
+
+def connect(server: web.HTTPServer) -> SocketRawConnection:
+    return SocketRawConnection(server.server_address)
+
+
+def test_keep_alive_serves_several_requests_on_one_connection(start_server: ServerFactory) -> None:
+    server = start_server(ROUTES)
+    with httpx.Client(base_url=server.url, timeout=CLIENT_TIMEOUT) as client:
+        ports = {client.get("/whoami").text for _ in range(5)}
+    assert len(ports) == 1
+
+
+def test_pipelined_requests_are_answered_in_order(start_server: ServerFactory) -> None:
+    server = start_server(ROUTES)
+    connection = connect(server)
+    connection.send(b"GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n"
+                    b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nabcd"
+                    b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    reader = ResponseReader(connection)
+    first, second, third = reader.read(), reader.read("POST"), reader.read()
+    assert first is not None and first.body.isdigit()
+    assert second is not None and second.body == b"4"
+    assert third is not None and third.body == b"hello"
+    assert reader.at_eof()
+
+
+def test_100_continue_is_sent_before_the_body_over_the_wire(start_server: ServerFactory) -> None:
+    server = start_server(ROUTES)
+    connection = connect(server)
+    connection.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                    b"Expect: 100-continue\r\n\r\n")
+    assert connection.receive().startswith(b"HTTP/1.1 100 Continue\r\n")
+    connection.send(b"12345")
+    response = ResponseReader(connection).read("POST")
+    assert response is not None and response.status == 200 and response.body == b"5"
+
+
+def test_oversized_upload_is_refused_without_100_continue(start_server: ServerFactory) -> None:
+    server = start_server(ROUTES, max_body_bytes=1000)
+    connection = connect(server)
+    connection.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n"
+                    b"Expect: 100-continue\r\n\r\n")
+    reader = ResponseReader(connection)
+    response = reader.read("POST")
+    assert response is not None and response.status == 413 and response.interim == ()
+    assert reader.at_eof()
+
+
+def test_413_reaches_a_client_that_sends_its_whole_body_anyway(start_server: ServerFactory) -> None:
+    server = start_server(ROUTES, max_body_bytes=1000)
+    connection = connect(server)
+    body = b"x" * (2 * 1024 * 1024)
+    sender = threading.Thread(target=lambda: _send_ignoring_reset(connection, body))
+    connection.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body))
+    sender.start()
+    response = ResponseReader(connection).read("POST")
+    sender.join(CLIENT_TIMEOUT)
+    assert response is not None and response.status == 413
+
+
+def _send_ignoring_reset(connection: SocketRawConnection, data: bytes) -> None:
+    try:
+        connection.send(data)
+    except OSError:
+        pass  # the server may stop reading once it has drained enough
+
+
+def test_slow_head_gets_408_while_other_clients_are_served(start_server: ServerFactory) -> None:
+    server = start_server(ROUTES, head_timeout=0.5)
+    slow = connect(server)
+    slow.send(b"GET / HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+    assert httpx.get(server.url, timeout=CLIENT_TIMEOUT).text == "hello"
+    reader = ResponseReader(slow)
+    response = reader.read()
+    assert response is not None and response.status == 408
+    assert reader.at_eof()
+
+
+def test_trickled_head_cannot_extend_its_deadline(start_server: ServerFactory) -> None:
+    server = start_server(ROUTES, head_timeout=0.5)
+    slow = connect(server)
+    slow.send(b"GET / HTTP/1.1\r\n")
+    received = b""
+    for _ in range(200):  # keep trickling header bytes until the server answers
+        try:
+            slow.send(b"X-Trickle: 1\r\n")
+        except OSError:
+            break
+        slow.sock.settimeout(0.05)
+        try:
+            received += slow.sock.recv(65536)
+        except TimeoutError:
+            continue
+        if received:
+            break
+    assert received.startswith(b"HTTP/1.1 408 ")
+
+
+def test_idle_keep_alive_connection_is_closed_silently(start_server: ServerFactory) -> None:
+    server = start_server(ROUTES, keepalive_timeout=0.3)
+    connection = connect(server)
+    connection.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    reader = ResponseReader(connection)
+    assert reader.read() is not None
+    assert connection.receive_until_closed() == b""
+
+
+def test_idle_and_half_sent_connections_do_not_hold_workers(start_server: ServerFactory) -> None:
+    threads = 2
+    server = start_server(ROUTES, threads=threads)
+    idle = [connect(server) for _ in range(threads * 2)]
+    for connection in idle[:threads]:  # idle after a completed request
+        connection.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert ResponseReader(connection).read() is not None
+    half_sent = [connect(server) for _ in range(threads * 2)]
+    for connection in half_sent:
+        connection.send(b"GET / HTTP/1.1\r\nHost: x\r\nX-Half: ")
+    assert httpx.get(server.url, timeout=CLIENT_TIMEOUT).text == "hello"
+    for connection in idle + half_sent:
+        connection.close()
+
+
+def test_many_idle_connections_do_not_starve_a_new_client(start_server: ServerFactory) -> None:
+    count = 5000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2 * count + 100:
+        pytest.skip(f"needs {2 * count + 100} file descriptors, the limit is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4 * count)), hard))
+    server = start_server(ROUTES, max_connections=count + 100, backlog=4096)
+    idle = []
+    try:
+        for _ in range(count):
+            idle.append(socket.create_connection(server.server_address, timeout=CLIENT_TIMEOUT))
+        assert httpx.get(server.url, timeout=CLIENT_TIMEOUT).text == "hello"
+        idle[0].sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert idle[0].recv(65536).startswith(b"HTTP/1.1 200 OK")
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_connections_beyond_the_limit_get_503_with_retry_after(
+        start_server: ServerFactory) -> None:
+    server = start_server(ROUTES, max_connections=2)
+    held = [connect(server) for _ in range(2)]
+    for connection in held:  # make sure the server has accepted both
+        connection.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert ResponseReader(connection).read() is not None
+    extra = connect(server)
+    reader = ResponseReader(extra)
+    response = reader.read()
+    assert response is not None and response.status == 503
+    assert response.headers["retry-after"].isdigit()
+    held[0].close()
+    for connection in held[1:]:
+        connection.close()
+
+
+def test_handler_exception_is_a_logged_500_and_the_worker_survives(
+        start_server: ServerFactory, caplog: pytest.LogCaptureFixture) -> None:
+    server = start_server(ROUTES, threads=1)
+    with caplog.at_level(logging.ERROR, logger="webpy"), \
+            httpx.Client(base_url=server.url, timeout=CLIENT_TIMEOUT) as client:
+        assert client.get("/broken").status_code == 500
+        assert client.get("/broken").status_code == 500
+        assert client.get("/").text == "hello"
+    assert sum("handler bug" in (record.exc_text or "") for record in caplog.records) == 2
+
+
+def test_client_vanishing_mid_response_costs_nothing(start_server: ServerFactory) -> None:
+    server = start_server(ROUTES, threads=1)
+    for _ in range(3):
+        connection = connect(server)
+        connection.send(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert connection.receive()
+        connection.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+        connection.close()  # reset, mid-body
+    assert httpx.get(server.url, timeout=CLIENT_TIMEOUT).text == "hello"
+
+
+def test_client_vanishing_mid_request_costs_nothing(start_server: ServerFactory) -> None:
+    server = start_server(ROUTES, threads=1)
+    for _ in range(3):
+        connection = connect(server)
+        connection.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab")
+        connection.close()
+    assert httpx.get(server.url, timeout=CLIENT_TIMEOUT).text == "hello"
+
+
+def test_client_that_stops_reading_is_dropped_after_the_write_timeout(
+        start_server: ServerFactory) -> None:
+    server = start_server(ROUTES, threads=1, write_timeout=0.3)
+    stalled = connect(server)
+    stalled.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.send(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
+    # With one worker, this answer proves the stalled response gave its thread back.
+    assert httpx.get(server.url, timeout=CLIENT_TIMEOUT).text == "hello"
+    stalled.close()
+
+
+def test_ipv6_loopback_is_served(start_server: ServerFactory) -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    try:
+        server = web.HTTPServer(("::1", 0), ROUTES)
+    except OSError as error:
+        pytest.skip(f"IPv6 loopback unavailable: {error}")
+    with server:
+        assert server.url.startswith("http://[::1]:")
+        assert httpx.get(server.url, timeout=CLIENT_TIMEOUT).text == "hello"
