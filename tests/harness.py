@@ -149,7 +149,8 @@ class MemoryHarness:
     name = "memory"
 
     @contextlib.contextmanager
-    def serve(self, routes: Any, error_routes: Any = None, **options: Any) -> Iterator[MemoryServer]:
+    def serve(self, routes: Any, error_routes: Any = None,
+              **options: Any) -> Iterator[MemoryServer]:
         from webpy.protocol import Limits
 
         yield MemoryServer(Client(routes, error_routes, limits=Limits(**options)))
@@ -198,7 +199,8 @@ class ThreadedHarness:
     name = "threaded"
 
     @contextlib.contextmanager
-    def serve(self, routes: Any, error_routes: Any = None, **options: Any) -> Iterator[SocketServer]:
+    def serve(self, routes: Any, error_routes: Any = None,
+              **options: Any) -> Iterator[SocketServer]:
         from webpy import HTTPServer
 
         server = HTTPServer(("127.0.0.1", 0), routes, error_routes, threads=4, **options)

@@ -14,7 +14,7 @@ return ``(status, body)`` or raise `HTTPError`::
 
 __version__ = "0.2.0"
 
-from .app import (  # noqa: E402
+from .app import (
     Headers,
     HTTPError,
     HTTPErrorHandler,
@@ -23,8 +23,8 @@ from .app import (  # noqa: E402
     Request,
     Response,
 )
-from .protocol import Limits  # noqa: E402
-from .transports.threaded import HTTPServer  # noqa: E402
+from .protocol import Limits
+from .transports.threaded import HTTPServer
 
 __all__ = [
     "HTTPError",

@@ -10,10 +10,9 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-
-import webpy as web
 from harness import CLIENT_TIMEOUT, ResponseReader, SocketRawConnection
 
+import webpy as web
 
 ServerFactory = Callable[..., web.HTTPServer]
 

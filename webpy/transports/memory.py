@@ -215,29 +215,29 @@ class MemoryConnection:
             action = next(self._steps) if first else self._steps.send(result)
             while True:
                 result = None
-                if type(action) is Read:
+                if isinstance(action, Read):
                     if not self._inbox:
                         self._waiting = action
                         return
                     result = self._inbox.popleft()
-                elif type(action) is Write:
+                elif isinstance(action, Write):
                     data = action.data
                     self._output += data if isinstance(data, bytes) else b"".join(data)
-                elif type(action) is SendFile:
+                elif isinstance(action, SendFile):
                     action.file.seek(action.offset)
                     self._output += action.file.read(action.count)
-                elif type(action) is Acquire:
+                elif isinstance(action, Acquire):
                     action.lock.acquire(action.exclusive)
-                elif type(action) is Handle:
+                elif isinstance(action, Handle):
                     result = run_call(self._driver, action, self._receive_for_handler,
                                       self._output.extend)
-                elif type(action) is Pull:
+                elif isinstance(action, Pull):
                     try:
                         result = next_chunk(action.body)
                     except Exception as error:
                         action = self._steps.throw(error)
                         continue
-                elif type(action) is Drain:
+                elif isinstance(action, Drain):
                     self._inbox.clear()
                 action = self._steps.send(result)
         except StopIteration:

@@ -97,7 +97,8 @@ def _run_child(server: HTTPServer) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     server.processes = 1
-    server._stopped.set()
+    server._running = False
+    server._lifecycle = threading.Lock()  # the parent held it across fork()
     server.start()
     while not stop.wait(1.0):
         pass

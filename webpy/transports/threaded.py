@@ -109,13 +109,16 @@ class HTTPServer:
         self.max_connections = max_connections
         self.processes = processes
         self.socket = _listen(address, backlog)
+        self._address: tuple[str, int] = self.socket.getsockname()[:2]
         self._scheme = "https" if ssl_context else "http"
         self._epoll: Any = None
         self._connections: dict[int, _Connection] = {}
         self._workers: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._stopped = threading.Event()
-        self._stopped.set()
+        self._lifecycle = threading.Lock()
+        self._running = False
+        self._blocking = False
         self._wake_read, self._wake_write = -1, -1
         self._previous_handlers: dict[int, Any] = {}
         self._children: Any = None
@@ -123,8 +126,7 @@ class HTTPServer:
     @property
     def server_address(self) -> tuple[str, int]:
         """The bound (host, port), with the real port if 0 was asked for."""
-        host, port = self.socket.getsockname()[:2]
-        return host, port
+        return self._address
 
     @property
     def url(self) -> str:
@@ -141,41 +143,49 @@ class HTTPServer:
         Called from the main thread with default signal handling, Ctrl-C and
         SIGTERM stop the server cleanly.
         """
-        if not self._stopped.is_set():
-            raise RuntimeError("server already started")
-        self._stopped.clear()
-        self._stopping.clear()
-        if self.processes > 1:
-            from .processes import WorkerProcesses
+        with self._lifecycle:
+            if self._running:
+                raise RuntimeError("server already started")
+            self._install_signal_handlers()
+            self._stopped.clear()
+            self._stopping.clear()
+            if self.processes > 1:
+                from .processes import WorkerProcesses
 
-            self._children = WorkerProcesses(self, self.processes)
-            self._children.start()
-        else:
-            self._start_threads()
-        self._install_signal_handlers()
+                self._children = WorkerProcesses(self, self.processes)
+                self._children.start()
+            else:
+                self._start_threads()
+            self._running = True
 
     def serve_forever(self) -> None:
         """Serve until `stop()` is called (from another thread or a signal)."""
-        if self._stopped.is_set():
-            self.start()
+        self._blocking = True
         try:
+            if not self._running:
+                self.start()
             while not self._stopped.wait(1.0):
                 pass
         except KeyboardInterrupt:
             self.stop()
+        finally:
+            self._blocking = False
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop accepting, let requests in flight finish for up to `timeout` seconds, close all."""
-        if self._stopped.is_set() or self._stopping.is_set():
-            self._stopped.wait(timeout + 1.0)
-            return
+        with self._lifecycle:
+            if self._running:
+                self._stop(timeout)
+                self._running = False
+            self._stopped.set()
+
+    def _stop(self, timeout: float) -> None:
         self._stopping.set()
         self._restore_signal_handlers()
         if self._children is not None:
             self._children.stop(timeout)
             self._children = None
             self.socket.close()
-            self._stopped.set()
             return
         deadline = time.monotonic() + timeout
         try:
@@ -198,7 +208,6 @@ class HTTPServer:
         os.close(self._wake_read)
         os.close(self._wake_write)
         self._workers = []
-        self._stopped.set()
 
     def __enter__(self) -> HTTPServer:
         self.start()
@@ -240,7 +249,7 @@ class HTTPServer:
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         threading.Thread(target=self.stop, name="webpy-stop").start()
-        if signum == signal.SIGINT and threading.main_thread().is_alive():
+        if signum == signal.SIGINT and not self._blocking and threading.main_thread().is_alive():
             raise KeyboardInterrupt  # the main program is still running: let it know
 
     # -- the worker threads ----------------------------------------------------
@@ -331,36 +340,35 @@ class HTTPServer:
         try:
             action = steps.send(result)
             while True:
-                kind = type(action)
-                if kind is Write:
-                    _send_all(sock, action.data, self.limits.write_timeout)  # type: ignore[union-attr]
+                if isinstance(action, Write):
+                    _send_all(sock, action.data, self.limits.write_timeout)
                     result = None
-                elif kind is Read:
+                elif isinstance(action, Read):
                     result = None
-                    if action is not READ_IDLE or _has_pending(sock):  # type: ignore[comparison-overlap]
+                    if action is not READ_IDLE or _has_pending(sock):
                         result = _receive(sock)
                     if result is None:
-                        self._park(connection, action)  # type: ignore[arg-type]
+                        self._park(connection, action)
                         return
-                elif kind is Acquire:
-                    action.lock.acquire(action.exclusive)  # type: ignore[union-attr]
+                elif isinstance(action, Acquire):
+                    action.lock.acquire(action.exclusive)
                     result = None
-                elif kind is Handle:
+                elif isinstance(action, Handle):
                     result = run_call(
-                        connection.driver, action,  # type: ignore[arg-type]
+                        connection.driver, action,
                         lambda: _receive_blocking(sock, self.limits.body_timeout),
                         lambda data: _send_all(sock, data, self.limits.write_timeout),
                     )
-                elif kind is SendFile:
-                    _send_file(sock, action, self.limits.write_timeout)  # type: ignore[arg-type]
+                elif isinstance(action, SendFile):
+                    _send_file(sock, action, self.limits.write_timeout)
                     result = None
-                elif kind is Pull:
+                elif isinstance(action, Pull):
                     try:
-                        result = next_chunk(action.body)  # type: ignore[union-attr]
+                        result = next_chunk(action.body)
                     except Exception as error:
                         action = steps.throw(error)
                         continue
-                elif kind is Drain:
+                elif isinstance(action, Drain):
                     self._start_drain(connection)
                     return
                 action = steps.send(result)
