@@ -317,8 +317,8 @@ class ConnectionDriver:
         sent = 0
         try:
             if type(body) is bytes:
-                sent = len(body)
                 framed = connection.send_body(body)
+                sent = len(body) if framed else 0  # HEAD, 204 and 304 send no body
                 end = connection.end_response()
                 if sent <= _JOIN_LIMIT:
                     yield Write(b"".join((start, *framed, end)))

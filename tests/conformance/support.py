@@ -1,0 +1,170 @@
+"""Routes and byte-level helpers shared by the conformance suite.
+
+Everything here goes through `harness.RawConnection`, so a test written with
+these helpers runs unchanged on every transport.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+
+from harness import RawConnection, ResponseReader, Server
+
+import webpy as web
+from webpy.transports.memory import ClientResponse
+
+
+class Echo(web.HTTPHandler):
+    """Answers GET with the decoded path and query, and writes with the body it got."""
+
+    def do_get(self) -> tuple[int, str]:
+        query = "&".join(f"{name}={value}" for name, value in self.request.query.items())
+        return 200, f"path={self.request.path} query={query}"
+
+    def do_post(self) -> tuple[int, bytes]:
+        return 200, self.request.body
+
+    def do_put(self) -> tuple[int, bytes]:
+        return 200, self.request.body
+
+    def helper(self) -> tuple[int, str]:
+        return 200, "SECRET helper"
+
+    def get_helper(self) -> tuple[int, str]:
+        return 200, "SECRET get_helper"
+
+
+class Stream(web.HTTPHandler):
+    """A body of unknown length: an iterable of bytes."""
+
+    def do_get(self) -> tuple[int, Iterator[bytes]]:
+        self.response.headers["Content-Type"] = "text/plain"
+        return 200, (b"part %d;" % number for number in range(5))
+
+
+class Refuses(web.HTTPHandler):
+    """Refuses every request in `prepare`, before any body is read."""
+
+    def prepare(self) -> None:
+        raise web.HTTPError(401, headers={"WWW-Authenticate": 'Basic realm="test"'})
+
+    def do_put(self) -> tuple[int, str]:
+        return 200, "should not run"
+
+
+class ReadsNothing(web.HTTPHandler):
+    """Streams its body but answers without reading it."""
+
+    stream_request_body = True
+
+    def do_put(self) -> tuple[int, str]:
+        return 202, "not read"
+
+
+class Small(web.HTTPHandler):
+    """A resource with its own, smaller body limit."""
+
+    max_body_bytes = 8
+
+    def do_put(self) -> tuple[int, bytes]:
+        return 200, self.request.body
+
+
+class Boom(web.HTTPHandler):
+    def do_get(self) -> tuple[int, str]:
+        raise RuntimeError("handler bug for the test")
+
+
+class InjectsHeader(web.HTTPHandler):
+    """Sets a header whose value would split the response if written."""
+
+    value = "a\r\nInjected: yes"
+
+    def do_get(self) -> tuple[int, str]:
+        self.response.headers["X-Test"] = self.value
+        return 200, "must not be sent"
+
+
+class InjectsNul(InjectsHeader):
+    value = "a\x00b"
+
+
+class InjectsLF(InjectsHeader):
+    value = "a\nInjected: yes"
+
+
+class InjectsName(web.HTTPHandler):
+    def do_get(self) -> tuple[int, str]:
+        self.response.headers["X-Bad\r\nInjected"] = "yes"
+        return 200, "must not be sent"
+
+
+ROUTES: dict[str, type[web.HTTPHandler]] = {
+    "/stream": Stream,
+    "/refuses": Refuses,
+    "/reads-nothing": ReadsNothing,
+    "/small": Small,
+    "/boom": Boom,
+    "/inject/crlf": InjectsHeader,
+    "/inject/lf": InjectsLF,
+    "/inject/nul": InjectsNul,
+    "/inject/name": InjectsName,
+    "/echo(/.*)?": Echo,
+}
+
+
+def request(method: str, target: str, *headers: str, body: bytes = b"",
+            version: str = "1.1") -> bytes:
+    """The bytes of one request; `Host` is added for HTTP/1.1."""
+    lines = [f"{method} {target} HTTP/{version}"]
+    if version == "1.1":
+        lines.append("Host: test")
+    lines.extend(headers)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def exchange(server: Server, data: bytes, method: str = "GET"
+             ) -> tuple[ClientResponse, ResponseReader]:
+    """Open a connection, send `data` in one piece and read the first response."""
+    connection = server.connect()
+    reader = ResponseReader(connection)
+    connection.send(data)
+    response = reader.read(method)
+    assert response is not None, "the server closed without answering"
+    return response, reader
+
+
+def send_in_pieces(connection: RawConnection, data: bytes, sizes: Sequence[int]) -> None:
+    """Send `data` cut into pieces of `sizes` (cycled), as separate writes.
+
+    Stops quietly if the server has already closed: a server that refused a
+    head early may reset the rest of it.
+    """
+    position, index = 0, 0
+    while position < len(data):
+        size = max(1, sizes[index % len(sizes)])
+        try:
+            connection.send(data[position:position + size])
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        position += size
+        index += 1
+
+
+def random_sizes(seed: int, count: int = 64, largest: int = 40) -> list[int]:
+    """Reproducible piece sizes for splitting a byte stream at random points."""
+    generator = random.Random(seed)
+    return [generator.randint(1, largest) for _ in range(count)]
+
+
+def read_informational(connection: RawConnection) -> tuple[bytes, bytes]:
+    """Read one interim response head; return its status line and any bytes after it."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        piece = connection.receive()
+        if not piece:
+            break
+        data += piece
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head.split(b"\r\n")[0], rest
