@@ -49,7 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="webpy", description="Serve a directory, or an application's routes, over HTTP/1.1.")
     parser.add_argument("directory", nargs="?", default=".",
-                        help="directory to serve when no --app is given (default: .)")
+                        help="directory to serve when no --app is given, with listings for "
+                             "directories without an index.html; dotfiles are not served "
+                             "(default: .)")
     parser.add_argument("--app", metavar="MODULE:ROUTES",
                         help="serve the routes dict ROUTES of MODULE (and its error_routes)")
     parser.add_argument("--bind", default="localhost", help="address to listen on (localhost)")
@@ -60,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--processes", type=int, default=1, help="worker processes (1)")
     parser.add_argument("--transport", choices=("threaded", "trio"), default="threaded")
     parser.add_argument("--upload", action="store_true",
-                        help="let PUT and DELETE change files in the served directory")
+                        help="let PUT create or replace and DELETE remove files in the "
+                             "served directory (off by default)")
     parser.add_argument("--log-level", default="INFO",
                         choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     parser.add_argument("--version", action="version", version=f"webpy {__version__}")
@@ -77,6 +80,8 @@ def _load_routes(options: argparse.Namespace) -> tuple[Any, Any, str]:
     from .app import files
 
     directory = os.path.abspath(options.directory)
+    if not os.path.isdir(directory):
+        raise SystemExit(f"webpy: not a directory: {directory}")
     return files.routes(directory, "/", listing=True, modify=options.upload), None, directory
 
 

@@ -1,0 +1,282 @@
+"""The handlers that serve a directory: `FileHandler` reads, `WritableFileHandler` also writes.
+
+Both are configured by `routes()`, which makes a subclass per served
+directory carrying a `FileConfig`. They return bodies, never bytes on the
+wire: a `FileBody` for a whole file or one range (so a socket transport can
+use `sendfile`), a `StreamBody` for several ranges, a small str for the rest.
+"""
+
+from __future__ import annotations
+
+import errno
+import mimetypes
+import os
+import secrets
+import stat
+import tempfile
+from dataclasses import dataclass
+from typing import IO, Any, ClassVar
+
+from ..errors import HTTPError
+from ..handler import HTTPHandler
+from ..response import FileBody, StreamBody
+from . import _listing
+from ._conditions import Validators, evaluate, if_range_allows
+from ._paths import Target, is_inside, locate
+from ._ranges import UNSATISFIABLE, RangeParts, content_range, parse_ranges
+
+#: Types for files `mimetypes` reports as compressed (``.tar.gz``): sent as the
+#: archive they are, not with a Content-Encoding a browser would undo.
+_COMPRESSED_TYPES = {
+    "gzip": "application/gzip",
+    "bzip2": "application/x-bzip2",
+    "xz": "application/x-xz",
+    "br": "application/x-brotli",
+    "compress": "application/x-compress",
+}
+#: Opening a file to serve: never through a symlink swapped in after the path
+#: was checked, and never blocking on a FIFO that someone left in the root.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+#: A request body size no upload reaches: uploads are bounded by the disk.
+UNLIMITED = 2**62
+
+
+@dataclass(frozen=True, slots=True)
+class FileConfig:
+    """How one directory is served; see `routes` for each option.
+
+    `root` is a real path (symlinks resolved); `prefix_names` are the decoded
+    segments of the URL prefix; `umask` gives new files their permissions.
+    """
+
+    root: str
+    prefix: str
+    prefix_names: tuple[str, ...]
+    index: str | None
+    listing: bool
+    hidden: bool
+    umask: int
+
+
+class FileHandler(HTTPHandler):
+    """Serves files and directories below `config.root` with GET and HEAD.
+
+    Made by `routes()`; to change behaviour, subclass and pass the subclass
+    as ``routes(..., handler=MyHandler)``. The hooks: `content_type`,
+    `render_listing`, and the `do_get` steps `serve_file`, `serve_directory`.
+    """
+
+    config: ClassVar[FileConfig]
+    #: More spans than this in one Range field and the whole file is sent.
+    max_ranges: ClassVar[int] = 32
+    #: The charset announced for text/* files; None to announce none.
+    text_charset: ClassVar[str | None] = "utf-8"
+
+    def do_get(self) -> tuple[int, Any]:
+        target = self.locate()
+        try:
+            status = os.stat(target.path)
+        except OSError as error:
+            raise _translate(error) from None
+        if stat.S_ISDIR(status.st_mode):
+            return self.serve_directory(target)
+        if stat.S_ISREG(status.st_mode) and not target.slash:
+            return self.serve_file(target.path)
+        raise HTTPError(404)
+
+    def locate(self) -> Target:
+        """Where the request path points in the root; raises `HTTPError(404)` if nowhere."""
+        config = self.config
+        return locate(self.request.raw_path, config.prefix_names, config.root, config.hidden)
+
+    def serve_directory(self, target: Target) -> tuple[int, Any]:
+        """A directory: redirect to its ``/`` form, then its index file, listing, or 403."""
+        config = self.config
+        if not target.slash:
+            location = self.request.raw_path + "/"
+            if self.request.query_string:
+                location += "?" + self.request.query_string
+            self.response.headers["Location"] = location
+            return 301, f"Moved to {location}\n"
+        if config.index is not None:
+            index = os.path.realpath(os.path.join(target.path, config.index))
+            if is_inside(index, config.root, config.hidden) and os.path.isfile(index):
+                return self.serve_file(index)
+        if not config.listing:
+            raise HTTPError(403, "directory listing is off")
+        try:
+            entries = _listing.read_entries(target.path, config.root, config.hidden)
+        except OSError as error:
+            raise _translate(error) from None
+        title = config.prefix + "".join(name + "/" for name in target.names)
+        self.response.headers["Content-Type"] = "text/html; charset=utf-8"
+        return 200, self.render_listing(title, entries, parent=bool(target.names))
+
+    def serve_file(self, path: str) -> tuple[int, Any]:
+        """A regular file, whole, as one range, or as several; honouring preconditions."""
+        try:
+            file = open(os.open(path, _OPEN_FLAGS), "rb", buffering=0)  # noqa: SIM115
+        except OSError as error:
+            raise _translate(error) from None
+        try:
+            result = self._file_response(file, path)
+        except BaseException:
+            file.close()
+            raise
+        if not isinstance(result[1], FileBody | StreamBody):
+            file.close()
+        return result
+
+    def content_type(self, path: str) -> str:
+        """The Content-Type for the file at `path`, from `mimetypes`."""
+        kind, encoding = mimetypes.guess_type(path)
+        if encoding is not None:
+            kind = _COMPRESSED_TYPES.get(encoding, "application/octet-stream")
+        kind = kind or "application/octet-stream"
+        if kind.startswith("text/") and self.text_charset:
+            kind += f"; charset={self.text_charset}"
+        return kind
+
+    def render_listing(self, title: str, entries: list[_listing.Entry], parent: bool) -> str:
+        """The HTML page listing `entries`: names are escaped, links percent-encoded."""
+        return _listing.render(title, entries, parent)
+
+    def _file_response(self, file: IO[bytes], path: str) -> tuple[int, Any]:
+        status = os.fstat(file.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise HTTPError(404)
+        size = status.st_size
+        current = Validators.of(status)
+        request, headers = self.request, self.response.headers
+        headers["ETag"] = current.etag
+        headers["Last-Modified"] = current.last_modified
+        decided = evaluate(request.method, request.headers, current)
+        if decided == 304:
+            return 304, None
+        if decided == 412:
+            raise HTTPError(412)
+        content_type = self.content_type(path)
+        headers["Content-Type"] = content_type
+        headers["Accept-Ranges"] = "bytes"
+        field = request.headers.get("Range")
+        if (request.method != "GET" or field is None
+                or not if_range_allows(request.headers.get("If-Range"), current)):
+            return 200, FileBody(file, 0, size)
+        spans = parse_ranges(field, size, self.max_ranges)
+        if spans is None:
+            return 200, FileBody(file, 0, size)
+        if spans == UNSATISFIABLE:
+            raise HTTPError(416, headers={"Content-Range": f"bytes */{size}"})
+        assert isinstance(spans, list)
+        if len(spans) == 1:
+            first, last = spans[0]
+            headers["Content-Range"] = content_range(spans[0], size)
+            return 206, FileBody(file, first, last - first + 1)
+        boundary = secrets.token_hex(16)
+        parts = RangeParts(file, spans, size, content_type, boundary)
+        headers["Content-Type"] = f"multipart/byteranges; boundary={boundary}"
+        return 206, StreamBody(parts, parts.length)
+
+
+class WritableFileHandler(FileHandler):
+    """A `FileHandler` that also takes PUT (create or replace a file) and DELETE.
+
+    A PUT streams the body to a temporary file in the target's directory and
+    renames it into place once complete, so readers see the old file or the
+    new one, never a mixture, and an upload that fails or is cut off leaves
+    the old file as it was. Missing parent directories are created. A PUT
+    or DELETE through a symlink inside the root acts on the symlink's target
+    for PUT (as writing to it would) and on the link itself for DELETE.
+    """
+
+    stream_request_body = True
+    max_body_bytes = UNLIMITED
+    #: How much of an upload is read from the client and written at a time.
+    upload_piece_size: ClassVar[int] = 256 * 1024
+
+    def do_put(self) -> tuple[int, None]:
+        target = self.locate()
+        if target.slash or not target.names:
+            raise HTTPError(409, "a directory cannot be written with PUT")
+        try:
+            existing = os.stat(target.path)
+        except FileNotFoundError:
+            current = None
+            mode = 0o666 & ~self.config.umask
+        except OSError as error:
+            raise _translate(error, conflict=True) from None
+        else:
+            if not stat.S_ISREG(existing.st_mode):
+                raise HTTPError(409, "not a file")
+            current = Validators.of(existing)
+            mode = stat.S_IMODE(existing.st_mode)
+        if evaluate("PUT", self.request.headers, current) is not None:
+            raise HTTPError(412)
+        directory = os.path.dirname(target.path)
+        try:
+            os.makedirs(directory, exist_ok=True)
+            written = self._store(target.path, directory, mode)
+        except OSError as error:
+            raise _translate(error, conflict=True) from None
+        self.response.headers["ETag"] = Validators.of(written).etag
+        return (201 if current is None else 204), None
+
+    def do_delete(self) -> tuple[int, None]:
+        config = self.config
+        target = self.locate()
+        if target.slash or not target.names:
+            raise HTTPError(409, "directories are not deleted")
+        directory = os.path.realpath(os.path.join(config.root, *target.names[:-1]))
+        if not is_inside(directory, config.root, config.hidden):
+            raise HTTPError(404)
+        entry = os.path.join(directory, target.names[-1])
+        try:
+            if stat.S_ISDIR(os.lstat(entry).st_mode):
+                raise HTTPError(409, "directories are not deleted")
+            current = Validators.of(os.stat(target.path))
+            if evaluate("DELETE", self.request.headers, current) is not None:
+                raise HTTPError(412)
+            os.unlink(entry)
+        except OSError as error:
+            raise _translate(error) from None
+        return 204, None
+
+    def _store(self, path: str, directory: str, mode: int) -> os.stat_result:
+        """Write the request body to a temporary file beside `path`, then rename it there."""
+        stream = self.request.stream
+        assert stream is not None, "stream_request_body is set"
+        descriptor, temporary = tempfile.mkstemp(prefix=".upload-", suffix=".part", dir=directory)
+        try:
+            with open(descriptor, "wb", buffering=0) as output:
+                while piece := stream.read(self.upload_piece_size):
+                    output.write(piece)
+                os.fchmod(descriptor, mode)
+                os.fsync(descriptor)
+                written = os.fstat(descriptor)
+            os.replace(temporary, path)
+        except BaseException:
+            try:
+                os.unlink(temporary)
+            except FileNotFoundError:
+                pass
+            raise
+        return written
+
+
+def _translate(error: OSError, *, conflict: bool = False) -> Exception:
+    """The `HTTPError` for a file system error the client can act on; else `error` itself.
+
+    With `conflict`, a path that runs through a file (``a.txt/b``) is a 409,
+    as when writing; when reading it is simply not found. Errors left as they
+    are become a logged 500.
+    """
+    code = error.errno
+    if code in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR) and conflict:
+        return HTTPError(409, "a parent of this path is not a directory")
+    if code in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG):
+        return HTTPError(404)
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return HTTPError(403)
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return HTTPError(507)
+    return error
