@@ -212,3 +212,7 @@ class ThreadedHarness:
 
 
 HARNESSES: dict[str, Any] = {"memory": MemoryHarness, "threaded": ThreadedHarness}
+
+from harness_trio import TrioHarness, TrioMemoryHarness  # noqa: E402
+
+HARNESSES.update({"trio": TrioHarness, "trio-memory": TrioMemoryHarness})
