@@ -21,13 +21,18 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
 class ResourceLocks(Generic[L]):
-    """A table of locks by resource key, each kept only while someone uses it."""
+    """A table of locks by resource key, each kept only while someone uses it.
 
-    __slots__ = ("_mutex", "_new_lock", "_table")
+    Locks no longer in use go to a small pool of spares, so the common case of
+    one request at a time on a resource makes no new lock per request.
+    """
+
+    __slots__ = ("_mutex", "_new_lock", "_spares", "_table")
 
     def __init__(self, new_lock: Callable[[], L]) -> None:
         self._new_lock = new_lock
         self._table: dict[str, _Entry[L]] = {}
+        self._spares: list[_Entry[L]] = []
         self._mutex = threading.Lock()
 
     def hold(self, key: str) -> L:
@@ -35,7 +40,8 @@ class ResourceLocks(Generic[L]):
         with self._mutex:
             entry = self._table.get(key)
             if entry is None:
-                entry = self._table[key] = _Entry(self._new_lock())
+                entry = self._spares.pop() if self._spares else _Entry(self._new_lock())
+                self._table[key] = entry
             entry.users += 1
             return entry.lock
 
@@ -45,6 +51,8 @@ class ResourceLocks(Generic[L]):
             entry.users -= 1
             if not entry.users:
                 del self._table[key]
+                if len(self._spares) < 64:
+                    self._spares.append(entry)
 
     def __len__(self) -> int:
         return len(self._table)

@@ -70,6 +70,7 @@ class ServerConnection:
         "_error",
         "_h11",
         "_head_scanner",
+        "_keep_alive",
         "_limits",
         "_max_body",
         "_method",
@@ -81,7 +82,9 @@ class ServerConnection:
 
     def __init__(self, limits: Limits | None = None, *, server_header: bytes = b"webpy") -> None:
         self._limits = limits = limits or Limits()
-        self._h11 = h11.Connection(
+        if not _FIELD_VALUE.fullmatch(server_header):
+            raise ValueError(f"invalid Server header value {server_header!r}")
+        self._h11 = _H11Connection(
             h11.SERVER,
             max_incomplete_event_size=limits.max_request_line + limits.max_header_bytes + 4096,
         )
@@ -95,6 +98,7 @@ class ServerConnection:
         self._max_body = limits.max_body_bytes
         self._error: ProtocolError | None = None
         self._method = b""
+        self._keep_alive = False
         self._no_body = False
         self._request_done = False
         self._content_length: int | None = 0
@@ -215,10 +219,17 @@ class ServerConnection:
             fields.append((b"Connection", b"close"))
         if reason is None:
             reason = REASON_PHRASES.get(status_code, b"Unknown")
+        elif not _REASON_PHRASE.fullmatch(reason):
+            raise InvalidResponse(f"invalid reason phrase {reason!r}")
+        _check_fields(headers)
         try:
-            response = h11.Response(status_code=status_code, headers=fields, reason=reason)
+            response = h11.Response(status_code=status_code, headers=fields, reason=reason,
+                                    _parsed=True)
         except h11.LocalProtocolError as error:
             raise InvalidResponse(str(error)) from None
+        if self._keep_alive and not close and (
+                content_length is not None or status_code in (204, 304)):
+            self._h11.ready_response = response
         return self._h11.send(response)
 
     def send_body(self, data: bytes) -> list[bytes]:
@@ -347,6 +358,7 @@ class ServerConnection:
         if not has_host and version != b"1.0":
             raise ProtocolError(400, "missing Host header")
         self._method = method
+        self._keep_alive = keep_alive
         self._max_body = self._limits.max_body_bytes
         self._request_done = False
         self._body_checked = False
@@ -418,6 +430,47 @@ class ServerConnection:
         self._h11.start_next_cycle()
         self._stage = _AWAIT_HEAD
         self._chunked = None
+
+
+class _H11Connection(h11.Connection):
+    """h11's connection, minus one repeated check on the hot path.
+
+    When sending a Response, h11 rebuilds it to add framing headers
+    (Transfer-Encoding, Connection: close), validating every field a second
+    time. A response that `start_response` has already validated, that
+    carries its own length and that keeps the connection open needs none of
+    that: h11 would rebuild it unchanged. Such a response is marked as
+    `ready_response` and passed through; every other one takes h11's path.
+    The wire bytes are the same either way (a property test pins this).
+    """
+
+    ready_response: h11.Response | None = None
+
+    def _clean_up_response_headers_for_sending(self, response: h11.Response) -> h11.Response:
+        if response is self.ready_response:
+            self.ready_response = None
+            return response
+        return super()._clean_up_response_headers_for_sending(response)
+
+
+# RFC 9110 section 5.1 and 5.5: a field name is a token; a value has no CR, LF,
+# NUL or other control bytes, and no leading or trailing whitespace.
+_FIELD_NAME = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(rb"(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?")
+_REASON_PHRASE = re.compile(rb"[\t \x21-\x7e\x80-\xff]*")
+_CHECKED_NAMES: set[bytes] = set()
+
+
+def _check_fields(fields: list[tuple[bytes, bytes]]) -> None:
+    """Refuse header fields that must not reach the wire; raises `InvalidResponse`."""
+    for name, value in fields:
+        if name not in _CHECKED_NAMES:
+            if type(name) is not bytes or not _FIELD_NAME.fullmatch(name):
+                raise InvalidResponse(f"invalid header name {name!r}")
+            if len(_CHECKED_NAMES) < 1024:
+                _CHECKED_NAMES.add(name)
+        if type(value) is not bytes or not _FIELD_VALUE.fullmatch(value):
+            raise InvalidResponse(f"invalid value for header {name!r}: {value!r}")
 
 
 class _Length:
