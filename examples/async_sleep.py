@@ -24,7 +24,7 @@ class Sleep(web.HTTPHandler):
 
     async def do_get(self) -> tuple[int, str]:
         try:
-            seconds = float(self.request.query.get("seconds", "1"))
+            seconds = float(self.request.query.get("seconds") or "1")
         except ValueError:
             raise web.HTTPError(400, "seconds must be a number") from None
         if not 0 <= seconds <= 60:

@@ -10,7 +10,7 @@ import trio.testing
 from harness_trio import HANG_TIMEOUT, Reader, connect, fetch, load_example, request, run
 
 import webpy as web
-from webpy.transports.trio import Server
+from webpy.transports.trio import AsyncBodyStream, Server
 
 
 def test_async_sleep_example_sleeps_concurrently() -> None:
@@ -111,7 +111,7 @@ def test_async_readers_of_one_resource_run_together() -> None:
 def _ordered_routes(log: list[str], release: trio.Event) -> dict[str, type[web.HTTPHandler]]:
     class Resource(web.HTTPHandler):
         async def do_get(self) -> tuple[int, str]:
-            name = self.request.query.get("name", "get")
+            name = self.request.query.get("name") or "get"
             log.append(f"{name} start")
             if name == "first":
                 await release.wait()
@@ -197,7 +197,7 @@ def test_async_handler_reads_its_body_as_it_arrives() -> None:
 
         async def do_post(self) -> tuple[int, str]:
             stream = self.request.stream
-            assert stream is not None
+            assert isinstance(stream, AsyncBodyStream)
             head = await stream.read(5)
             first_piece.set()
             rest = [piece async for piece in stream]
