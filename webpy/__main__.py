@@ -87,18 +87,34 @@ def _load_routes(options: argparse.Namespace) -> tuple[Any, Any, str]:
 
 def _run_trio(options: argparse.Namespace, routes: Any, error_routes: Any,
               ssl_context: ssl.SSLContext | None, what: str) -> int:
+    """Serve with trio until Ctrl-C or SIGTERM, either of which stops it gracefully."""
     import functools
 
     import trio
 
     from .transports import trio as trio_transport
 
-    print(f"Serving {what} on {'https' if ssl_context else 'http'}://{options.bind}:"
-          f"{options.port}/ with trio (Ctrl-C to stop)", flush=True)
+    if options.processes != 1:
+        print("webpy: --processes needs the threaded transport", file=sys.stderr)
+        return 2
+    scheme = "https" if ssl_context else "http"
+
+    async def serve_until_signalled() -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                addresses = await nursery.start(functools.partial(
+                    trio_transport.serve, routes, options.bind, options.port,
+                    error_routes=error_routes, ssl_context=ssl_context,
+                    thread_limit=options.threads))
+                urls = ", ".join(trio_transport.url(address, scheme) for address in addresses)
+                print(f"Serving {what} on {urls} with trio (Ctrl-C to stop)", flush=True)
+                async for _ in signals:
+                    nursery.cancel_scope.cancel()  # serve's graceful stop
+                    break
+
     try:
-        trio.run(functools.partial(trio_transport.serve, routes, options.bind, options.port,
-                                   error_routes=error_routes, ssl_context=ssl_context))
-    except KeyboardInterrupt:
+        trio.run(serve_until_signalled)
+    except KeyboardInterrupt:  # before the signal receiver was open
         pass
     return 0
 
