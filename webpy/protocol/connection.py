@@ -329,7 +329,7 @@ class ServerConnection:
 
     def _start_request(self, event: h11.Request) -> RequestHead:
         version = event.http_version
-        if version[:2] != b"1.":
+        if version != b"1.1" and version != b"1.0":
             raise ProtocolError(505, "only HTTP/1.0 and HTTP/1.1 are supported")
         method, target = event.method, event.target
         if method == b"CONNECT":
@@ -355,6 +355,9 @@ class ServerConnection:
                 keep_alive = False
         if has_length and chunked:
             raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
+        if chunked and version == b"1.0":
+            # RFC 9112 section 6.1: an HTTP/1.0 sender cannot mean it; its framing is faulty.
+            raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
         if not has_host and version != b"1.0":
             raise ProtocolError(400, "missing Host header")
         self._method = method
