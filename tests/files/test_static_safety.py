@@ -12,7 +12,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from webpy.app import HTTPError, files
+from webpy.app.files._paths import locate
 from webpy.transports.memory import Client, ClientResponse
 
 from .support import SECRET, ClientFactory
@@ -179,8 +183,6 @@ def test_listing_leaves_out_symlinks_that_lead_outside_or_nowhere(
 
 
 def test_symlinked_root_is_served_through_its_real_path(site: Path, tmp_path: Path) -> None:
-    from webpy.app import files
-
     os.symlink(site, tmp_path / "link-to-site")
     served = Client(files.routes(tmp_path / "link-to-site"))
     assert served.get("/hello.txt").body == b"Hello, world!\n"
@@ -261,3 +263,51 @@ def test_delete_of_a_link_in_an_outside_directory_back_into_the_root_removes_not
 def test_delete_of_a_hidden_file_is_404(site: Path, served: Client) -> None:
     assert served.delete("/.hidden").status == 404
     assert (site / ".hidden").exists()
+
+
+# -- any path at all ------------------------------------------------------------------------
+
+_PIECES = ["..", ".", "%2e", "%2E", "%2e%2e", ".%2e", "%2f", "%2F", "%5c", "\\", "%00", "%252e",
+           "%c0%ae", "~", "outside", "secret.txt", "site", "docs", "a.txt", "hello.txt", "",
+           "%", "%zz", "%e9", ".hidden", ".git", "config", "sub"]
+any_raw_path = st.lists(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=3).map("".join),
+                        min_size=1, max_size=6).map(lambda segments: "/" + "/".join(segments))
+
+
+@given(raw_path=any_raw_path)
+def test_no_path_reaches_outside_the_root_or_a_hidden_file(
+        tmp_path_factory: pytest.TempPathFactory, raw_path: str) -> None:
+    root, outside = _sandbox(tmp_path_factory)
+    served = Client(files.routes(root, listing=True, modify=True))
+    for response in (served.get(raw_path), served.put(raw_path, b"written")):
+        assert SECRET not in response.body and b"hidden" not in response.body
+        assert response.status in (200, 201, 204, 301, 403, 404, 409), response.status
+    assert sorted(os.listdir(outside)) == ["secret.txt"]
+    assert (outside / "secret.txt").read_bytes() == SECRET
+
+
+@given(raw_path=any_raw_path)
+def test_every_located_path_is_inside_the_root(tmp_path_factory: pytest.TempPathFactory,
+                                               raw_path: str) -> None:
+    root, _ = _sandbox(tmp_path_factory)
+    real_root = os.path.realpath(root)
+    try:
+        target = locate(raw_path, (), real_root, hidden=False)
+    except HTTPError as error:
+        assert error.status_code == 404
+        return
+    assert target.path == real_root or target.path.startswith(real_root + os.sep)
+    assert not any(part.startswith(".") for part in target.path[len(real_root):].split(os.sep))
+
+
+def _sandbox(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A fresh root with a hidden file and a symlink out, beside an outside/secret.txt."""
+    base = tmp_path_factory.mktemp("sandbox")
+    root, outside = base / "site", base / "outside"
+    (root / "docs").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "secret.txt").write_bytes(SECRET)
+    (root / "hello.txt").write_bytes(b"hello")
+    (root / ".hidden").write_bytes(b"hidden")
+    os.symlink(outside, root / "docs" / "outside")
+    return root, outside
