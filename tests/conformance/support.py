@@ -6,10 +6,12 @@ these helpers runs unchanged on every transport.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Iterator, Sequence
+from typing import Any
 
-from harness import RawConnection, ResponseReader, Server
+from harness import Harness, RawConnection, ResponseReader, Server
 
 import webpy as web
 from webpy.transports.memory import ClientResponse
@@ -112,6 +114,40 @@ ROUTES: dict[str, type[web.HTTPHandler]] = {
     "/inject/name": InjectsName,
     "/echo(/.*)?": Echo,
 }
+
+
+class ClosingServer:
+    """A served app whose connections are all closed when the test is done with it.
+
+    A connection the client leaves open keeps a server's graceful stop waiting
+    for it, so every test closes what it opened, even when an assertion fails.
+    """
+
+    def __init__(self, server: Server) -> None:
+        self._server = server
+        self._connections: list[RawConnection] = []
+
+    def connect(self) -> RawConnection:
+        connection = self._server.connect()
+        self._connections.append(connection)
+        return connection
+
+    def close_all(self) -> None:
+        for connection in self._connections:
+            with contextlib.suppress(OSError):
+                connection.close()
+
+
+@contextlib.contextmanager
+def serving(harness: Harness, routes: Any = None, error_routes: Any = None,
+            **limits: Any) -> Iterator[ClosingServer]:
+    """`harness.serve` for `routes` (default `ROUTES`), closing every connection on exit."""
+    with harness.serve(routes or ROUTES, error_routes, **limits) as server:
+        closing = ClosingServer(server)
+        try:
+            yield closing
+        finally:
+            closing.close_all()
 
 
 def request(method: str, target: str, *headers: str, body: bytes = b"",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from harness import Harness, ResponseReader
 
-from conformance.support import ROUTES, exchange, read_informational, request
+from conformance.support import exchange, read_informational, request, serving
 
 EXPECT = "Expect: 100-continue"
 
 
 def test_continue_is_sent_before_the_body_is_read(harness: Harness) -> None:
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         connection = server.connect()
         connection.send(request("PUT", "/echo", EXPECT, "Content-Length: 5"))
         status_line, rest = read_informational(connection)
@@ -26,7 +26,7 @@ def test_continue_is_sent_before_the_body_is_read(harness: Harness) -> None:
 
 
 def test_continue_is_sent_when_the_body_came_with_the_head(harness: Harness) -> None:
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         response, reader = exchange(
             server, request("PUT", "/echo", EXPECT, "Content-Length: 5", body=b"hello"), "PUT")
         assert response.status == 200
@@ -35,7 +35,7 @@ def test_continue_is_sent_when_the_body_came_with_the_head(harness: Harness) -> 
 
 
 def _refused_without_continue(harness: Harness, data: bytes, status: int) -> None:
-    with harness.serve(ROUTES, max_body_bytes=64) as server:
+    with serving(harness, max_body_bytes=64) as server:
         response, reader = exchange(server, data, "PUT")
         assert response.status == status
         assert response.interim == ()
@@ -66,7 +66,7 @@ def test_no_continue_when_content_length_is_over_the_handler_limit(harness: Harn
 
 def test_no_continue_when_prepare_refuses(harness: Harness) -> None:
     data = request("PUT", "/refuses", EXPECT, "Content-Length: 5")
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         response, reader = exchange(server, data, "PUT")
         assert response.status == 401
         assert response.headers["WWW-Authenticate"] == 'Basic realm="test"'

@@ -8,7 +8,7 @@ import re
 import pytest
 from harness import Harness, ResponseReader
 
-from conformance.support import ROUTES, exchange, request
+from conformance.support import exchange, request, serving
 
 #: host ident user [date] "request line" status size
 CLF = re.compile(
@@ -20,7 +20,7 @@ def test_handler_exception_is_a_logged_500_and_the_connection_survives(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.ERROR, logger="webpy")
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         response, reader = exchange(server, request("GET", "/boom"))
         assert response.status == 500
         assert response.reason == "Internal Server Error"
@@ -43,7 +43,7 @@ def test_response_header_with_cr_lf_or_nul_is_never_written(
     harness: Harness, caplog: pytest.LogCaptureFixture, target: str
 ) -> None:
     caplog.set_level(logging.ERROR, logger="webpy")
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         connection = server.connect()
         connection.send(request("GET", target, "Connection: close"))
         reader = ResponseReader(connection)
@@ -64,7 +64,7 @@ def test_each_response_gets_one_common_log_format_record(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="webpy.access")
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         connection = server.connect()
         reader = ResponseReader(connection)
         connection.send(request("GET", "/echo/a?b=c")
@@ -95,7 +95,7 @@ def test_refused_request_is_logged_in_the_access_log(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="webpy.access")
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         response, reader = exchange(server, b"GET /echo HTTP/1.1\nHost: test\n\n")
         assert response.status == 400
         assert reader.at_eof()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from harness import Harness, ResponseReader
 
-from conformance.support import ROUTES, exchange, random_sizes, request, send_in_pieces
+from conformance.support import exchange, random_sizes, request, send_in_pieces, serving
 
 
 def test_response_with_known_length_has_content_length(harness: Harness) -> None:
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         response, _ = exchange(server, request("GET", "/echo/a"))
     assert response.status == 200
     assert response.reason == "OK"
@@ -18,14 +18,14 @@ def test_response_with_known_length_has_content_length(harness: Harness) -> None
 
 
 def test_every_response_carries_date_and_server(harness: Harness) -> None:
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         response, _ = exchange(server, request("GET", "/echo"))
     assert response.headers["Date"].endswith(" GMT")
     assert response.headers["Server"].startswith("webpy")
 
 
 def test_request_body_with_content_length_reaches_the_handler(harness: Harness) -> None:
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         response, _ = exchange(
             server, request("POST", "/echo", "Content-Length: 11", body=b"hello world"), "POST")
     assert response.status == 200
@@ -34,7 +34,7 @@ def test_request_body_with_content_length_reaches_the_handler(harness: Harness) 
 
 def test_chunked_request_body_is_reassembled(harness: Harness) -> None:
     body = b"5\r\nhello\r\n1;name=value\r\n \r\n5\r\nworld\r\n0\r\nTrailer: yes\r\n\r\n"
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         response, reader = exchange(
             server, request("POST", "/echo", "Transfer-Encoding: chunked", body=body), "POST")
         assert response.status == 200
@@ -46,7 +46,7 @@ def test_chunked_request_body_is_reassembled(harness: Harness) -> None:
 def test_chunked_request_body_split_anywhere_is_reassembled(harness: Harness) -> None:
     body = b"3\r\nabc\r\n10\r\n" + b"x" * 16 + b"\r\n0\r\n\r\n"
     data = request("POST", "/echo", "Transfer-Encoding: chunked", body=body)
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         for seed in range(3):
             connection = server.connect()
             reader = ResponseReader(connection)
@@ -57,7 +57,7 @@ def test_chunked_request_body_split_anywhere_is_reassembled(harness: Harness) ->
 
 
 def test_iterable_of_unknown_length_is_sent_chunked(harness: Harness) -> None:
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         response, reader = exchange(server, request("GET", "/stream"))
         assert response.status == 200
         assert response.headers["Transfer-Encoding"] == "chunked"
@@ -71,7 +71,7 @@ def test_iterable_of_unknown_length_is_sent_chunked(harness: Harness) -> None:
 
 
 def test_http10_stream_is_close_delimited(harness: Harness) -> None:
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         response, reader = exchange(server, request("GET", "/stream", version="1.0"))
         assert response.status == 200
         assert "Transfer-Encoding" not in response.headers
@@ -81,7 +81,7 @@ def test_http10_stream_is_close_delimited(harness: Harness) -> None:
 
 
 def test_http10_known_length_has_content_length_and_closes(harness: Harness) -> None:
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         response, reader = exchange(server, request("GET", "/echo", version="1.0"))
         assert response.status == 200
         assert response.headers["Content-Length"] == str(len(response.body))
@@ -90,7 +90,7 @@ def test_http10_known_length_has_content_length_and_closes(harness: Harness) -> 
 
 
 def test_keep_alive_serves_several_requests_on_one_connection(harness: Harness) -> None:
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         connection = server.connect()
         reader = ResponseReader(connection)
         for number in range(3):
@@ -106,7 +106,7 @@ def test_keep_alive_serves_several_requests_on_one_connection(harness: Harness) 
 
 
 def test_connection_close_is_honoured_after_the_response(harness: Harness) -> None:
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         response, reader = exchange(server, request("GET", "/echo", "Connection: close"))
         assert response.status == 200
         assert response.headers["Connection"] == "close"
@@ -123,7 +123,7 @@ def test_pipelined_requests_are_answered_in_order(harness: Harness) -> None:
         request("GET", "/echo/6", "Connection: close"),
         request("GET", "/echo/never-answered"),
     ))
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         connection = server.connect()
         reader = ResponseReader(connection)
         connection.send(data)
@@ -140,7 +140,7 @@ def test_pipelined_requests_are_answered_in_order(harness: Harness) -> None:
 
 def test_pipelined_requests_split_anywhere_are_answered_in_order(harness: Harness) -> None:
     data = b"".join(request("GET", f"/echo/{number}") for number in range(4))
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         connection = server.connect()
         reader = ResponseReader(connection)
         send_in_pieces(connection, data, random_sizes(7, largest=13))
@@ -152,19 +152,19 @@ def test_pipelined_requests_split_anywhere_are_answered_in_order(harness: Harnes
 
 
 def test_blank_lines_before_a_request_are_ignored(harness: Harness) -> None:
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         response, reader = exchange(server, b"\r\n\r\n" + request("GET", "/echo"))
         assert response.status == 200
         reader.connection.close()
 
 
 def test_percent_encoded_path_and_query_are_decoded(harness: Harness) -> None:
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         response, _ = exchange(server, request("GET", "/echo/a%20b?x=1&y=%C3%A9&x=2"))
     assert response.text == "path=/echo/a b query=x=1&y=é&x=2"
 
 
 def test_absolute_form_target_is_routed_by_its_path(harness: Harness) -> None:
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         response, _ = exchange(server, request("GET", "http://test/echo/abs?q=1"))
     assert response.body == b"path=/echo/abs query=q=1"

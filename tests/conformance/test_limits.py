@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from harness import Harness, ResponseReader
 
-from conformance.support import ROUTES, random_sizes, request, send_in_pieces
+from conformance.support import random_sizes, request, send_in_pieces, serving
 
 LIMITS = {
     "max_request_line": 200,
@@ -43,7 +43,7 @@ SPLITS = {
 
 
 def _status_when_sent(harness: Harness, data: bytes, sizes: list[int]) -> int:
-    with harness.serve(ROUTES, **LIMITS) as server:
+    with serving(harness, **LIMITS) as server:
         connection = server.connect()
         reader = ResponseReader(connection)
         send_in_pieces(connection, data, sizes)
@@ -74,7 +74,7 @@ AT_LIMIT = {
 @pytest.mark.parametrize("split", ["one piece", "byte by byte"])
 @pytest.mark.parametrize("case", AT_LIMIT)
 def test_request_exactly_at_a_limit_is_served(harness: Harness, case: str, split: str) -> None:
-    with harness.serve(ROUTES, **LIMITS) as server:
+    with serving(harness, **LIMITS) as server:
         connection = server.connect()
         reader = ResponseReader(connection)
         send_in_pieces(connection, AT_LIMIT[case], SPLITS[split])
@@ -87,7 +87,7 @@ def test_header_section_at_its_byte_limit_is_served(harness: Harness) -> None:
     line = "X-Fill: "
     # Header lines plus their CRLFs fill max_header_bytes exactly ("Host: test\r\n" is 12).
     fill = "h" * (600 - 12 - len(line) - 2)
-    with harness.serve(ROUTES, **LIMITS) as server:
+    with serving(harness, **LIMITS) as server:
         connection = server.connect()
         reader = ResponseReader(connection)
         connection.send(request("GET", "/echo", line + fill))
@@ -102,7 +102,7 @@ def test_header_section_at_its_byte_limit_is_served(harness: Harness) -> None:
 def test_default_limits_serve_a_20kb_head_and_refuse_the_101st_field(harness: Harness) -> None:
     # 20 KB of headers in large reads passes h11's own 16 KiB cap; ours counts bytes.
     headers = [f"X-{n}: {'v' * 200}" for n in range(99)]
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         connection = server.connect()
         reader = ResponseReader(connection)
         connection.send(request("GET", "/echo", *headers))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from harness import Harness, ResponseReader
 
-from conformance.support import ROUTES, exchange, random_sizes, send_in_pieces
+from conformance.support import exchange, random_sizes, send_in_pieces, serving
 
 HEAD = b"GET /echo HTTP/1.1\r\nHost: test\r\n"
 POST = b"POST /echo HTTP/1.1\r\nHost: test\r\n"
@@ -44,6 +44,8 @@ MALFORMED = {
         POST + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
     "Transfer-Encoding and Content-Length": (
         POST + b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n"),
+    "Transfer-Encoding on HTTP/1.0": (
+        b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
     "two different Content-Lengths": POST + b"Content-Length: 1\r\nContent-Length: 2\r\n\r\nab",
     "negative Content-Length": POST + b"Content-Length: -1\r\n\r\n",
     "signed Content-Length": POST + b"Content-Length: +1\r\n\r\na",
@@ -73,7 +75,7 @@ MALFORMED = {
 
 def _refusal(harness: Harness, data: bytes, method: str = "POST") -> tuple[int, bool]:
     """Send `data`, end the client side; return the status and whether the server closed."""
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         connection = server.connect()
         reader = ResponseReader(connection)
         connection.send(data)
@@ -91,7 +93,7 @@ def test_malformed_request_is_400_and_closes(harness: Harness, case: str) -> Non
     assert _refusal(harness, MALFORMED[case]) == (400, True)
 
 
-@pytest.mark.parametrize("version", [b"2.0", b"9.9", b"3.0", b"0.9"])
+@pytest.mark.parametrize("version", [b"2.0", b"9.9", b"3.0", b"0.9", b"1.2"])
 def test_unsupported_http_version_is_505(harness: Harness, version: bytes) -> None:
     data = b"GET /echo HTTP/" + version + b"\r\nHost: test\r\n\r\n"
     assert _refusal(harness, data, "GET") == (505, True)
@@ -112,7 +114,7 @@ def test_unsupported_transfer_coding_is_refused(harness: Harness, coding: bytes)
 
 def test_request_before_a_malformed_one_is_still_answered(harness: Harness) -> None:
     data = HEAD + b"\r\n" + MALFORMED["obs-fold continuation line"]
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         connection = server.connect()
         reader = ResponseReader(connection)
         connection.send(data)
@@ -128,7 +130,7 @@ def test_request_before_a_malformed_one_is_still_answered(harness: Harness) -> N
                                   "chunk extension with bare CR", "trailer ended by bare LF",
                                   "Content-Length and Transfer-Encoding"])
 def test_malformed_request_split_anywhere_is_still_400(harness: Harness, case: str) -> None:
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         for sizes in ([1], random_sizes(3, largest=9)):
             connection = server.connect()
             reader = ResponseReader(connection)
@@ -140,7 +142,7 @@ def test_malformed_request_split_anywhere_is_still_400(harness: Harness, case: s
 
 
 def test_error_response_after_malformed_head_has_a_body_and_reason(harness: Harness) -> None:
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         response, reader = exchange(server, MALFORMED["bare CR in a header value"])
         assert response.status == 400
         assert response.reason == "Bad Request"

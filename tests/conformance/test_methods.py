@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from harness import Harness
 
-from conformance.support import ROUTES, exchange, request
+from conformance.support import exchange, request, serving
 
 
 def test_head_has_the_headers_of_get_but_no_body(harness: Harness) -> None:
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         get, _ = exchange(server, request("GET", "/echo/x"))
         head, reader = exchange(server, request("HEAD", "/echo/x"), "HEAD")
         assert head.status == 200
@@ -24,7 +24,7 @@ def test_head_has_the_headers_of_get_but_no_body(harness: Harness) -> None:
 
 
 def test_head_of_a_stream_announces_chunked_and_sends_nothing(harness: Harness) -> None:
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         head, reader = exchange(server, request("HEAD", "/stream"), "HEAD")
         assert head.headers["Transfer-Encoding"] == "chunked"
         assert head.body == b""
@@ -35,7 +35,7 @@ def test_head_of_a_stream_announces_chunked_and_sends_nothing(harness: Harness) 
 
 
 def test_options_lists_the_allowed_methods(harness: Harness) -> None:
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         response, _ = exchange(server, request("OPTIONS", "/echo"))
     assert response.status == 204
     assert response.headers["Allow"] == "GET, HEAD, OPTIONS, POST, PUT"
@@ -43,7 +43,7 @@ def test_options_lists_the_allowed_methods(harness: Harness) -> None:
 
 
 def test_method_the_resource_lacks_is_405_with_allow(harness: Harness) -> None:
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         response, reader = exchange(server, request("DELETE", "/echo"))
         assert response.status == 405
         assert response.reason == "Method Not Allowed"
@@ -56,7 +56,7 @@ def test_method_the_resource_lacks_is_405_with_allow(harness: Harness) -> None:
 
 
 def test_unknown_method_is_501(harness: Harness) -> None:
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         response, _ = exchange(server, request("BREW", "/echo"))
     assert response.status == 501
     assert response.reason == "Not Implemented"
@@ -66,14 +66,14 @@ def test_unknown_method_is_501(harness: Harness) -> None:
                                     "PREPARE", "DECODE", "ENCODE", "DO_GET", "__CLASS__"])
 def test_request_cannot_reach_methods_that_are_not_handlers(harness: Harness,
                                                             method: str) -> None:
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         response, _ = exchange(server, request(method, "/echo"))
     assert response.status in (405, 501)
     assert b"SECRET" not in response.body
 
 
 def test_unrouted_path_is_404(harness: Harness) -> None:
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         response, reader = exchange(server, request("GET", "/nowhere"))
         assert response.status == 404
         assert response.reason == "Not Found"
@@ -83,7 +83,7 @@ def test_unrouted_path_is_404(harness: Harness) -> None:
 def test_connect_is_refused_and_never_switches_protocols(harness: Harness) -> None:
     tunnelled = b"GET /echo HTTP/1.1\r\nHost: test\r\n\r\n"
     data = b"CONNECT test:443 HTTP/1.1\r\nHost: test:443\r\n\r\n" + tunnelled
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         response, reader = exchange(server, data)
         assert response.status == 501
         assert response.headers["Connection"] == "close"
@@ -92,7 +92,7 @@ def test_connect_is_refused_and_never_switches_protocols(harness: Harness) -> No
 
 def test_upgrade_request_is_answered_as_plain_http(harness: Harness) -> None:
     data = request("GET", "/echo", "Connection: Upgrade", "Upgrade: websocket")
-    with harness.serve(ROUTES) as server:
+    with serving(harness) as server:
         response, reader = exchange(server, data)
         assert response.status == 200
         assert "Upgrade" not in response.headers
