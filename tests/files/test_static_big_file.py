@@ -1,4 +1,4 @@
-"""A 1 GiB file, whole and by ranges, from ``python -m webpy`` in bounded memory.
+"""A 1 GiB file, whole and by ranges, and a 256 MiB upload, through ``python -m webpy``.
 
 The file is sparse (it costs no disk) with markers written at a few offsets,
 so a body that is shifted or truncated anywhere cannot pass. The client
@@ -9,11 +9,13 @@ read from /proc without the client's in the figure.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -86,12 +88,20 @@ def multipart_expected(content_type: str, descriptor: int,
     yield b"\r\n--" + boundary + b"--\r\n"
 
 
-def test_one_gib_file_is_served_whole_and_by_ranges_while_the_server_stays_small(
+def upload_pieces(count: int, digest: Any) -> Iterator[bytes]:
+    """`count` MiB of distinct pieces, fed to `digest` as they are produced."""
+    for n in range(count):
+        piece = hashlib.sha256(n.to_bytes(4, "big")).digest() * (MiB // 32)
+        digest.update(piece)
+        yield piece
+
+
+def test_one_gib_file_and_a_256_mib_upload_go_through_while_the_server_stays_small(
         sparse_file: Path, tmp_path: Path) -> None:
     descriptor = os.open(sparse_file, os.O_RDONLY)
     log = tmp_path / "server.log"
     try:
-        with command_line_server(sparse_file.parent, cwd=tmp_path, log=log) as server, \
+        with command_line_server(sparse_file.parent, "--upload", cwd=tmp_path, log=log) as server, \
                 httpx.Client(base_url=server.url, timeout=TIMEOUT) as client:
             # Warm up every code path once, so imports and caches are in the baseline.
             assert client.get("/").status_code == 200
@@ -120,6 +130,13 @@ def test_one_gib_file_is_served_whole_and_by_ranges_while_the_server_stays_small
                 expected = multipart_expected(response.headers["content-type"], descriptor, spans)
                 length = assert_same_stream(response.iter_raw(), expected)
                 assert response.headers["content-length"] == str(length)
+
+            sent = hashlib.sha256()
+            response = client.put("/upload.bin", content=upload_pieces(256, sent))
+            assert response.status_code == 201
+            with open(sparse_file.parent / "upload.bin", "rb") as stored:
+                assert hashlib.file_digest(stored, "sha256").digest() == sent.digest()
+            os.remove(sparse_file.parent / "upload.bin")  # real bytes on disk, unlike the rest
 
             growth = server.memory_kib("VmHWM") - baseline
             print(f"server RSS {baseline} KiB before, peak growth {growth} KiB")
