@@ -152,8 +152,8 @@ class Call:
     def run(self, body: bytes | None = None) -> Response:
         """Run a plain handler method; `body` is the whole request body, if read."""
         try:
-            if body is not None:
-                self.request.body = self.handler.decode(body)
+            # None: the handler streams the body (`request.stream`), as documented.
+            self.request.body = None if body is None else self.handler.decode(body)
             return self._finish(self.function())
         except Exception as error:
             return self._fail(error)
@@ -161,8 +161,8 @@ class Call:
     async def run_async(self, body: bytes | None = None) -> Response:
         """Run an ``async def`` handler method."""
         try:
-            if body is not None:
-                self.request.body = self.handler.decode(body)
+            # None: the handler streams the body (`request.stream`), as documented.
+            self.request.body = None if body is None else self.handler.decode(body)
             return self._finish(await self.function())
         except Exception as error:
             return self._fail(error)
