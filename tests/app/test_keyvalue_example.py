@@ -1,0 +1,137 @@
+"""examples/keyvalue.py, the original README's example, works as written.
+
+Driven twice: its routes through the memory client (the example is run with
+`HTTPServer` replaced, so it binds nothing), and the script itself as a
+process on port 8080, stopped with Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+import pytest
+
+import webpy
+from webpy.transports.memory import Client
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "keyvalue.py"
+#: Bounds on waiting for the process; only reached if it hangs.
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+
+
+class RecordingServer:
+    """Stands in for `HTTPServer`: keeps what the example passes, serves nothing."""
+
+    created: ClassVar[list[RecordingServer]] = []
+
+    def __init__(self, address: tuple[str, int], routes: Any, *args: Any, **kwargs: Any) -> None:
+        self.address = address
+        self.routes = routes
+        self.started = False
+        RecordingServer.created.append(self)
+
+    def start(self) -> None:
+        self.started = True
+
+
+@pytest.fixture
+def example_routes(monkeypatch: pytest.MonkeyPatch) -> Any:
+    RecordingServer.created = []
+    monkeypatch.setattr(webpy, "HTTPServer", RecordingServer)
+    runpy.run_path(str(EXAMPLE), run_name="__main__")
+    [server] = RecordingServer.created
+    assert server.address == ("localhost", 8080)
+    assert server.started
+    return server.routes
+
+
+def test_example_stores_returns_and_deletes_values(example_routes: Any) -> None:
+    client = Client(example_routes)
+    assert client.get("/greeting").status == 404
+    stored = client.put("/greeting", b"hello there")
+    assert (stored.status, stored.text) == (200, "Accepted")
+    fetched = client.get("/greeting")
+    assert (fetched.status, fetched.body) == (200, b"hello there")
+    assert client.head("/greeting").headers["Content-Length"] == "11"
+    deleted = client.delete("/greeting")
+    assert (deleted.status, deleted.text) == (200, "Deleted")
+    assert client.get("/greeting").status == 404
+    assert client.delete("/greeting").status == 404
+
+
+def test_example_keys_are_whole_decoded_paths(example_routes: Any) -> None:
+    client = Client(example_routes)
+    client.put("/a/b%20c", b"nested")
+    assert client.get("/a/b%20%63").body == b"nested"  # the same key, spelled otherwise
+    assert client.get("/a").status == 404
+    assert client.options("/a").headers["Allow"] == "DELETE, GET, HEAD, OPTIONS, PUT"
+    assert client.post("/a", b"x").status == 405
+
+
+def _port_8080_is_free() -> bool:
+    try:
+        with socket.create_connection(("localhost", 8080), timeout=1.0):
+            return False  # something already answers there
+    except OSError:
+        pass
+    try:
+        socket.create_server(("localhost", 8080)).close()
+    except OSError:
+        return False
+    return True
+
+
+def _wait_until_accepting(process: subprocess.Popen[bytes]) -> None:
+    """Poll until the example accepts on 8080, or fail if it exits or takes too long."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("localhost", 8080), timeout=1.0):
+                return
+        except OSError:
+            pass
+        try:
+            process.wait(timeout=0.05)
+        except subprocess.TimeoutExpired:
+            continue
+        _, errors = process.communicate()
+        if b"Address already in use" in errors:
+            pytest.skip("port 8080 was taken meanwhile")
+        pytest.fail(f"the example exited with {process.returncode}: {errors.decode()}")
+    pytest.fail("the example did not start listening on port 8080")
+
+
+def test_example_runs_as_a_script_and_stops_cleanly_on_ctrl_c() -> None:
+    if not _port_8080_is_free():
+        pytest.skip("port 8080 is in use")
+    environment = dict(os.environ)
+    root = str(EXAMPLE.parents[1])
+    environment["PYTHONPATH"] = os.pathsep.join(
+        [root, *filter(None, [environment.get("PYTHONPATH")])])
+    process = subprocess.Popen([sys.executable, str(EXAMPLE)], env=environment,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_until_accepting(process)
+        with httpx.Client(base_url="http://localhost:8080", timeout=10.0) as http:
+            assert http.put("/key", content=b"value").text == "Accepted"
+            assert http.get("/key").content == b"value"
+            assert http.delete("/key").text == "Deleted"
+            assert http.get("/key").status_code == 404
+        process.send_signal(signal.SIGINT)
+        _, errors = process.communicate(timeout=STOP_TIMEOUT)
+        assert process.returncode == 0, errors.decode()
+        assert b"Traceback" not in errors
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
