@@ -8,11 +8,12 @@ import socket
 import struct
 import threading
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import trio
 import trio.testing
-from harness_trio import HANG_TIMEOUT, Reader, connect, request, run
+from harness_trio import HANG_TIMEOUT, Reader, connect, fetch, request, run
 
 import webpy as web
 from webpy.transports.trio import Server, serve, serve_listeners
@@ -141,6 +142,7 @@ def test_client_disconnecting_midway_costs_a_debug_line_and_closes_the_body(
 
 def test_async_body_is_closed_when_the_client_goes_away() -> None:
     finished = trio.Event()
+    bodies: list[AsyncIterator[bytes]] = []  # kept alive: closing must not wait for the GC
 
     class Endless(web.HTTPHandler):
         async def do_get(self) -> tuple[int, AsyncIterator[bytes]]:
@@ -152,7 +154,8 @@ def test_async_body_is_closed_when_the_client_goes_away() -> None:
                 finally:
                     finished.set()
 
-            return 200, chunks()
+            bodies.append(chunks())
+            return 200, bodies[-1]
 
     server = Server({"/": Endless})
 
@@ -325,5 +328,27 @@ def test_serve_listeners_serves_caller_made_listeners() -> None:
             assert response is not None and response.text == "hello 127.0.0.1"
             await client.aclose()
             nursery.cancel_scope.cancel()
+
+    run(main)
+
+
+def test_file_body_is_sent_from_its_position_in_pieces(tmp_path: Path) -> None:
+    data = bytes(range(256)) * (5 * MiB // 256) + b"tail"
+    path = tmp_path / "data.bin"
+    path.write_bytes(data)
+
+    class Download(web.HTTPHandler):
+        async def do_get(self) -> tuple[int, object]:
+            file = path.open("rb")
+            file.seek(100)
+            return 200, file
+
+    server = Server({"/": Download})
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            response = await fetch(server, nursery, "GET", "/")
+            assert response.headers["content-length"] == str(len(data) - 100)
+            assert response.body == data[100:]
 
     run(main)

@@ -6,6 +6,7 @@ import functools
 import logging
 import ssl
 from collections.abc import AsyncIterator, Coroutine
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -128,6 +129,29 @@ def test_raw_tls_client_reads_a_response_and_the_close(
             assert response is not None and response.text.startswith("https ")
             assert await reader.rest() == b""
             await client.aclose()
+            nursery.cancel_scope.cancel()
+
+    run(main)
+
+
+def test_file_body_over_tls(server_ssl_context: ssl.SSLContext,
+                            client_ssl_context: ssl.SSLContext, tmp_path: Path) -> None:
+    data = b"0123456789abcdef" * 100_000
+    path = tmp_path / "data.bin"
+    path.write_bytes(data)
+
+    class Download(web.HTTPHandler):
+        def do_get(self) -> tuple[int, object]:
+            return 200, path.open("rb")
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            addresses = await nursery.start(functools.partial(
+                serve, {"/": Download}, "127.0.0.1", 0, ssl_context=server_ssl_context))
+            response = await trio.to_thread.run_sync(functools.partial(
+                httpx.get, url(addresses[0], "https"), verify=client_ssl_context,
+                timeout=HANG_TIMEOUT))
+            assert response.content == data
             nursery.cancel_scope.cancel()
 
     run(main)
