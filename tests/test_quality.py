@@ -6,7 +6,7 @@ exactly as a developer would run them by hand.
 
 from __future__ import annotations
 
-import shutil
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +22,7 @@ def _run(*command: str) -> subprocess.CompletedProcess[str]:
 
 
 def _require(module: str) -> None:
-    if shutil.which(module) is None and _run(module, "--version").returncode != 0:
+    if importlib.util.find_spec(module) is None:
         pytest.fail(f"{module} is not installed: pip install -e '.[test]'")
 
 
