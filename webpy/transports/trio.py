@@ -244,6 +244,7 @@ class Server:
     # -- one connection ----------------------------------------------------------------
 
     async def _connection(self, stream: trio.abc.Stream, client: Address | None) -> None:
+        """Serve one connection; whatever goes wrong with it, the server carries on."""
         try:
             if self.ssl_context is not None:
                 secure = await self._handshake(stream, self.ssl_context, client)
@@ -251,6 +252,8 @@ class Server:
                     return
                 stream = secure
             await _Connection(self, stream, client).run()
+        except Exception:
+            logger.exception("internal error serving %s", client)
         finally:
             self.open_connections -= 1
 
@@ -571,8 +574,10 @@ async def serve(
     `host` None or ``""`` listens on every interface; port 0 picks a free
     port. `task_status.started()` reports the bound ``(host, port)``
     addresses (one per listening socket), so ``await nursery.start(serve,
-    routes, "127.0.0.1", 0)`` returns once the server is ready. The other
-    options are `Server`'s.
+    routes, "127.0.0.1", 0)`` returns once the server is ready. With port 0
+    and several sockets (e.g. IPv4 and IPv6), each may get its own port.
+    `backlog` is the listen queue length (None: trio's default, the system's
+    maximum). The other options are `Server`'s.
     """
     server = Server(routes, error_routes, ssl_context=ssl_context, limits=limits,
                     max_connections=max_connections, thread_limit=thread_limit,
