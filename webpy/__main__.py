@@ -36,9 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = HTTPServer((options.bind, options.port), routes, error_routes,
                         ssl_context=ssl_context, threads=options.threads,
                         processes=options.processes)
-    print(f"Serving {what} on {server.url} (Ctrl-C to stop)", flush=True)
-    signal.signal(signal.SIGTERM, lambda signum, frame: server.stop())
     try:
+        server.start()  # from here on, Ctrl-C and SIGTERM stop the server cleanly
+        print(f"Serving {what} on {server.url} (Ctrl-C to stop)", flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         server.stop()

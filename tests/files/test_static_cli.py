@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import httpx
-import pytest
 
 from .support import REPOSITORY, command_line_server
 
@@ -49,10 +48,6 @@ def test_cli_exits_0_on_sigint(site: Path, tmp_path: Path) -> None:
         assert server.stop(signal.SIGINT) == 0
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "race outside the file server: __main__ stops the server from its own SIGTERM handler, "
-    "which deadlocks on HTTPServer._lifecycle when the signal lands while start() still "
-    "holds it (the first workers already answer requests then)"))
 def test_cli_exits_0_on_sigterm(site: Path, tmp_path: Path) -> None:
     with command_line_server(site, cwd=tmp_path, log=tmp_path / "log") as server:
         httpx.get(server.url + "/hello.txt", timeout=TIMEOUT)

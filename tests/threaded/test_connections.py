@@ -262,3 +262,56 @@ def test_ipv6_loopback_is_served(start_server: ServerFactory) -> None:
     with server:
         assert server.url.startswith("http://[::1]:")
         assert httpx.get(server.url, timeout=CLIENT_TIMEOUT).text == "hello"
+
+
+def blocking_routes(entered: threading.Event, release: threading.Event
+                    ) -> dict[str, type[web.HTTPHandler]]:
+    class Blocking(web.HTTPHandler):
+        def do_get(self) -> tuple[int, str]:
+            entered.set()
+            release.wait(CLIENT_TIMEOUT)
+            return 200, "released"
+
+    return {"/": Hello, "/block": Blocking}
+
+
+def test_a_blocked_handler_does_not_delay_other_clients(start_server: ServerFactory) -> None:
+    entered, release = threading.Event(), threading.Event()
+    server = start_server(blocking_routes(entered, release), threads=4)
+    results: list[str] = []
+    blocked = threading.Thread(target=lambda: results.append(
+        httpx.get(server.url + "block", timeout=CLIENT_TIMEOUT).text))
+    blocked.start()
+    try:
+        assert entered.wait(CLIENT_TIMEOUT)
+        with httpx.Client(base_url=server.url, timeout=CLIENT_TIMEOUT) as client:
+            assert [client.get("/").text for _ in range(20)] == ["hello"] * 20
+    finally:
+        release.set()
+        blocked.join(CLIENT_TIMEOUT)
+    assert results == ["released"]
+
+
+def test_last_free_thread_answers_503_instead_of_running_a_handler(
+        start_server: ServerFactory) -> None:
+    entered, release = threading.Event(), threading.Event()
+    server = start_server(blocking_routes(entered, release), threads=2)
+    blocked = threading.Thread(target=lambda: httpx.get(server.url + "block",
+                                                        timeout=CLIENT_TIMEOUT))
+    blocked.start()
+    try:
+        assert entered.wait(CLIENT_TIMEOUT)
+        response = httpx.get(server.url, timeout=CLIENT_TIMEOUT)
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+    finally:
+        release.set()
+        blocked.join(CLIENT_TIMEOUT)
+    # Once the blocked handler has returned, its thread is free again; it rejoins
+    # the pool just after sending its response, so allow a few 503s meanwhile.
+    statuses = []
+    for _ in range(200):
+        statuses.append(httpx.get(server.url, timeout=CLIENT_TIMEOUT).status_code)
+        if statuses[-1] == 200:
+            break
+    assert statuses[-1] == 200

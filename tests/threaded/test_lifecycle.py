@@ -52,6 +52,8 @@ def _refused_within(address: tuple[str, int], attempts: int) -> bool:
             socket.create_connection(address, timeout=CLIENT_TIMEOUT).close()
         except ConnectionRefusedError:
             return True
+        except ConnectionResetError:
+            continue  # caught in the backlog as the listener closed
     return False
 
 

@@ -27,6 +27,7 @@ Everything HTTP is below this module; here is only moving bytes.
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import select
@@ -39,8 +40,9 @@ from dataclasses import replace
 from types import FrameType, TracebackType
 from typing import Any
 
-from ..app import Application, ErrorRoutes, ReadWriteLock, Routes
+from ..app import Application, ErrorRoutes, HTTPError, ReadWriteLock, Routes
 from ..protocol import Limits
+from ._leadership import Leadership
 from .driver import (
     READ_IDLE,
     Acquire,
@@ -114,6 +116,9 @@ class HTTPServer:
         self._epoll: Any = None
         self._connections: dict[int, _Connection] = {}
         self._workers: list[threading.Thread] = []
+        self._leadership = Leadership()
+        #: Readiness events polled but not yet served, oldest first.
+        self._ready: collections.deque[tuple[int, int]] = collections.deque()
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._lifecycle = threading.Lock()
@@ -195,6 +200,7 @@ class HTTPServer:
         self.socket.close()
         self._close_parked()
         os.write(self._wake_write, b"x")
+        self._leadership.stop()
         for worker in self._workers:
             worker.join(max(deadline - time.monotonic(), 0))
         for connection in list(self._connections.values()):
@@ -218,6 +224,8 @@ class HTTPServer:
         self.stop()
 
     def _start_threads(self) -> None:
+        self._leadership = Leadership()
+        self._ready.clear()
         self.socket.setblocking(False)
         self._epoll = select.epoll()
         self._wake_read, self._wake_write = os.pipe()
@@ -255,24 +263,37 @@ class HTTPServer:
     # -- the worker threads ----------------------------------------------------
 
     def _work(self) -> None:
+        """A worker thread: follow until leading, then poll and serve (see `_leadership`)."""
+        me = threading.get_ident()
+        leadership = self._leadership
+        ready = self._ready
         poll = self._epoll.poll
         listener = self.socket.fileno()
         wake = self._wake_read
         connections = self._connections
-        while True:
-            try:
-                events = poll(-1, 1)
-            except InterruptedError:
-                continue
-            for fd, mask in events:
+        monotonic = time.monotonic
+        while leadership.lead(me):
+            while leadership.leader == me:
+                try:
+                    fd, mask = ready.popleft()
+                except IndexError:
+                    try:
+                        ready.extend(poll(-1, 64))
+                    except InterruptedError:
+                        pass
+                    continue
                 if fd == wake:
+                    leadership.stop()
                     return
                 if fd == listener:
                     self._accept()
                     continue
                 connection = connections.get(fd)
                 if connection is not None and connection.claim.acquire(False):
+                    leadership.busy_since = monotonic()
                     self._serve(connection, mask)
+                    if leadership.leader == me:
+                        leadership.busy_since = 0.0
 
     def _accept(self) -> None:
         try:
@@ -353,6 +374,9 @@ class HTTPServer:
                 elif isinstance(action, Acquire):
                     action.lock.acquire(action.exclusive)
                     result = None
+                elif isinstance(action, Handle) and self._pool_exhausted():
+                    result = action.call.fail(HTTPError(
+                        503, "All worker threads are busy.", headers={"Retry-After": "1"}))
                 elif isinstance(action, Handle):
                     result = run_call(
                         connection.driver, action,
@@ -374,6 +398,16 @@ class HTTPServer:
                 action = steps.send(result)
         except StopIteration:
             self._close(connection)
+
+    def _pool_exhausted(self) -> bool:
+        """Whether running a handler here could leave no thread to serve anyone else.
+
+        The last free thread keeps the server responsive instead: it still
+        accepts and reads, but answers requests with 503 until a thread frees up.
+        """
+        leadership = self._leadership
+        return (self.threads > 1 and not leadership.idle
+                and leadership.leader == threading.get_ident())
 
     def _park(self, connection: _Connection, read: Read) -> None:
         """Wait in epoll for the client's next bytes, with the read's deadline."""
