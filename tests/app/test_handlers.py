@@ -557,3 +557,48 @@ def test_memory_client_speaks_json_and_raw_bytes() -> None:
     raw = client.raw(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/x\r\n"
                      b"Content-Length: 2\r\n\r\nhi")
     assert raw.startswith(b"HTTP/1.1 200 OK\r\n") and raw.endswith(b"\r\n\r\nhi")
+
+
+@pytest.mark.parametrize("reason", ["Fine\r\nX-Injected: yes", "Fine\nX: y", "Nul\x00", "✓"])
+def test_unwritable_reason_phrase_is_a_logged_500(reason: str,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    class Returns(web.HTTPHandler):
+        def do_get(self) -> tuple[int, str, str]:
+            return 200, reason, "must not be sent"
+
+    class Raises(web.HTTPHandler):
+        def do_get(self) -> None:
+            raise web.HTTPError(400, reason=reason)
+
+    client = Client({"/returns": Returns, "/raises": Raises})
+    for target in ("/returns", "/raises"):
+        response = client.get(target)
+        assert (response.status, response.reason) == (500, "Internal Server Error")
+        assert "X-Injected" not in response.headers
+        assert b"must not be sent" not in response.body
+    logged = [record.getMessage() for record in caplog.records
+              if record.name == "webpy" and record.levelno == logging.ERROR]
+    assert len(logged) == 2
+
+
+def test_unwritable_custom_error_page_falls_back_to_a_bare_500(
+        caplog: pytest.LogCaptureFixture) -> None:
+    class BadPage(web.HTTPErrorHandler):
+        def respond(self) -> tuple[int, str]:
+            self.response.headers["X-Page"] = "broken\r\nvalue"
+            return self.error.status_code, "custom page"
+
+    class BadHeader(web.HTTPHandler):
+        def do_get(self) -> tuple[int, str]:
+            self.response.headers["X-Handler"] = "broken\nvalue"
+            return 200, "never"
+
+    client = Client({"/": BadHeader}, {"500": BadPage})
+    response = client.get("/")
+    assert response.status == 500
+    assert "X-Page" not in response.headers and "X-Handler" not in response.headers
+    # The connection survived: a second request on it is still answered.
+    connection = client.connect()
+    connection.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
+    assert connection.receive().count(b"HTTP/1.1 500 Internal Server Error\r\n") == 2
+    assert len([record for record in caplog.records if record.name == "webpy"]) >= 2

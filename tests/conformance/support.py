@@ -102,6 +102,13 @@ class InjectsName(web.HTTPHandler):
         return 200, "must not be sent"
 
 
+class InjectsReason(web.HTTPHandler):
+    """Returns a reason phrase that would end the status line early if written."""
+
+    def do_get(self) -> tuple[int, str, str]:
+        return 200, "OK\r\nInjected: yes", "must not be sent"
+
+
 ROUTES: dict[str, type[web.HTTPHandler]] = {
     "/stream": Stream,
     "/refuses": Refuses,
@@ -112,6 +119,7 @@ ROUTES: dict[str, type[web.HTTPHandler]] = {
     "/inject/lf": InjectsLF,
     "/inject/nul": InjectsNul,
     "/inject/name": InjectsName,
+    "/inject/reason": InjectsReason,
     "/echo(/.*)?": Echo,
 }
 

@@ -38,8 +38,9 @@ def test_handler_exception_is_a_logged_500_and_the_connection_survives(
     assert "handler bug for the test" in str(errors[0].exc_info[1])
 
 
-@pytest.mark.parametrize("target", ["/inject/crlf", "/inject/lf", "/inject/nul", "/inject/name"])
-def test_response_header_with_cr_lf_or_nul_is_never_written(
+@pytest.mark.parametrize("target", ["/inject/crlf", "/inject/lf", "/inject/nul", "/inject/name",
+                                    "/inject/reason"])
+def test_response_header_or_reason_with_cr_lf_or_nul_is_never_written(
     harness: Harness, caplog: pytest.LogCaptureFixture, target: str
 ) -> None:
     caplog.set_level(logging.ERROR, logger="webpy")

@@ -313,7 +313,15 @@ class ConnectionDriver:
             _close_body(body)
             response = site.app.error_response(HTTPError(500), request)
             body = response.body
-            start = self._start(response, close)
+            try:
+                start = self._start(response, close)
+            except InvalidResponse as page_error:  # a custom error page is unwritable too
+                logger.error("invalid error page for %s %s: %s", request.method, request.target,
+                             page_error)
+                _close_body(body)
+                response = Response(500)
+                body = response.body
+                start = self._start(response, close)
         sent = 0
         try:
             if type(body) is bytes:
@@ -360,13 +368,14 @@ class ConnectionDriver:
             length = body.length  # type: ignore[union-attr]
         try:
             headers = response.headers.encoded()
+            reason = response.reason.encode("latin-1") if response.reason else None
         except UnicodeEncodeError as error:
-            raise InvalidResponse(f"header not encodable as Latin-1: {error}") from None
+            raise InvalidResponse(f"header or reason not encodable as Latin-1: {error}") from None
         return self.connection.start_response(
             response.status,
             headers,
             self.site.date(),
-            reason=response.reason.encode("latin-1") if response.reason else None,
+            reason=reason,
             content_length=length,
             close=close,
         )
