@@ -105,6 +105,29 @@ def test_generator_body_is_streamed_chunked() -> None:
     assert produced == [0, 1, 2]
 
 
+@pytest.mark.parametrize("bad_chunk", [5, 1.5, object(), ["nested"]])
+def test_stream_yielding_a_non_bytes_chunk_is_cut_off_and_logged(
+        bad_chunk: Any, caplog: pytest.LogCaptureFixture) -> None:
+    class Odd(web.HTTPHandler):
+        def do_get(self) -> tuple[int, list[Any]]:
+            return 200, [b"ok", bad_chunk, b"never"]
+
+    connection = client_for(Odd).connect()
+    connection.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    output = connection.receive()
+    assert output.endswith(b"\r\n2\r\nok\r\n")  # no last chunk: visibly incomplete
+    assert connection.closed
+    assert any("not bytes" in record.getMessage() for record in caplog.records)
+
+
+def test_stream_may_yield_text_and_buffers() -> None:
+    class Mixed(web.HTTPHandler):
+        def do_get(self) -> tuple[int, list[Any]]:
+            return 200, [b"a", "é", bytearray(b"b"), memoryview(b"c"), b""]
+
+    assert client_for(Mixed).get("/").body == "aébc".encode()
+
+
 def test_generator_is_closed_when_head_does_not_need_it() -> None:
     events: list[str] = []
 

@@ -45,6 +45,17 @@ class Stream(web.HTTPHandler):
         return 200, (b"part %d;" % number for number in range(5))
 
 
+class StreamFails(web.HTTPHandler):
+    """A streamed body whose producer fails after the head and one chunk went out."""
+
+    def do_get(self) -> tuple[int, Iterator[bytes]]:
+        def pieces() -> Iterator[bytes]:
+            yield b"first"
+            raise RuntimeError("producer bug for the test")
+
+        return 200, pieces()
+
+
 class Refuses(web.HTTPHandler):
     """Refuses every request in `prepare`, before any body is read."""
 
@@ -111,6 +122,7 @@ class InjectsReason(web.HTTPHandler):
 
 ROUTES: dict[str, type[web.HTTPHandler]] = {
     "/stream": Stream,
+    "/stream-fails": StreamFails,
     "/refuses": Refuses,
     "/reads-nothing": ReadsNothing,
     "/small": Small,

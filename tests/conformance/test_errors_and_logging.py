@@ -38,6 +38,25 @@ def test_handler_exception_is_a_logged_500_and_the_connection_survives(
     assert "handler bug for the test" in str(errors[0].exc_info[1])
 
 
+def test_stream_failing_midway_is_cut_off_and_logged(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="webpy")
+    with serving(harness) as server:
+        connection = server.connect()
+        connection.send(request("GET", "/stream-fails"))
+        data = connection.receive_until_closed()
+    # The head and the first chunk were sent; the body never ends properly, so the
+    # client cannot take the truncated body for a whole one.
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert data.endswith(b"\r\n\r\n5\r\nfirst\r\n")
+    errors = [record for record in caplog.records if record.name == "webpy"
+              and record.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert errors[0].exc_info is not None
+    assert "producer bug" in str(errors[0].exc_info[1])
+
+
 @pytest.mark.parametrize("target", ["/inject/crlf", "/inject/lf", "/inject/nul", "/inject/name",
                                     "/inject/reason"])
 def test_response_header_or_reason_with_cr_lf_or_nul_is_never_written(

@@ -398,6 +398,10 @@ class ConnectionDriver:
                     break
                 if isinstance(chunk, str):
                     chunk = chunk.encode("utf-8")
+                elif not isinstance(chunk, bytes | bytearray | memoryview):
+                    logger.error("response body for %s %s yielded a %s, not bytes",
+                                 request.method, request.target, type(chunk).__name__)
+                    return -1
                 sent += len(chunk)
                 try:
                     framed = connection.send_body(chunk)
