@@ -311,7 +311,7 @@ class ServerConnection:
         buffer = self._buffer
         while buffer[:2] == b"\r\n":
             del buffer[:2]
-        end = self._head_scanner.find_end(buffer)
+        end = self._head_scanner.find_end(buffer) if buffer else -1
         if end < 0:
             if self._eof:
                 if buffer:
@@ -341,7 +341,9 @@ class ServerConnection:
         content_length: int | None = 0
         has_length = chunked = has_host = False
         keep_alive = version != b"1.0"
-        for name, value in event.headers:
+        raw_headers = event.headers.raw_items()
+        for raw_name, value in raw_headers:
+            name = raw_name.lower()
             if name == b"content-length":
                 has_length = True
                 content_length = int(value)
@@ -377,7 +379,7 @@ class ServerConnection:
             method=method,
             target=target,
             http_version=version,
-            headers=event.headers.raw_items(),
+            headers=raw_headers,
             content_length=content_length,
             expects_continue=self._h11.they_are_waiting_for_100_continue,
             keep_alive=keep_alive,
