@@ -168,3 +168,32 @@ def test_absolute_form_target_is_routed_by_its_path(harness: Harness) -> None:
     with serving(harness) as server:
         response, _ = exchange(server, request("GET", "http://test/echo/abs?q=1"))
     assert response.body == b"path=/echo/abs query=q=1"
+
+
+def test_unread_small_body_is_skipped_and_the_connection_kept(harness: Harness) -> None:
+    # The body of a refused request must not be parsed as the next request.
+    smuggled = request("GET", "/echo/smuggled")
+    with serving(harness) as server:
+        connection = server.connect()
+        reader = ResponseReader(connection)
+        connection.send(request("POST", "/nowhere", f"Content-Length: {len(smuggled)}",
+                                body=smuggled))
+        refused = reader.read("POST")
+        assert refused is not None and refused.status == 404
+        assert "Connection" not in refused.headers
+        connection.send(request("GET", "/echo/next"))
+        following = reader.read()
+        assert following is not None and following.body == b"path=/echo/next query="
+
+
+def test_unread_chunked_body_closes_the_connection(harness: Harness) -> None:
+    smuggled = request("GET", "/echo/smuggled")
+    body = b"%x\r\n" % len(smuggled) + smuggled + b"\r\n0\r\n\r\n"
+    with serving(harness) as server:
+        connection = server.connect()
+        reader = ResponseReader(connection)
+        connection.send(request("POST", "/nowhere", "Transfer-Encoding: chunked", body=body))
+        refused = reader.read("POST")
+        assert refused is not None and refused.status == 404
+        assert refused.headers["Connection"] == "close"
+        assert reader.at_eof()
