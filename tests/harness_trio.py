@@ -1,14 +1,14 @@
-"""Test support for the trio transport: conformance harnesses, clients, helpers.
+"""Test support for the trio transport: conformance harnesses, test clients, utilities.
 
 The two conformance harnesses ("trio" over real TCP, "trio-memory" over
-trio's memory streams) both run `trio.run` in a background thread for the duration of `serve`: the
-server reports readiness through `task_status` (a `threading.Event` wakes the
-test thread), and is cancelled, which is its graceful stop, on exit. The TCP
-harness hands out ordinary sockets; the memory one hands out the client end
-of a `trio.testing.memory_stream_pair`, driven from the test thread with
-`trio.from_thread.run`.
+trio's memory streams) both run `trio.run` in a background thread for the
+duration of `serve`: the server reports readiness through `task_status` (a
+`threading.Event` wakes the test thread), and is cancelled, which is its
+graceful stop, on exit. The TCP harness hands out ordinary sockets; the
+memory one hands out the client end of a `trio.testing.memory_stream_pair`,
+driven from the test thread with `trio.from_thread.run`.
 
-The helpers after them are for the transport's own tests (tests/trio), which
+The rest of the module serves the transport's own tests (tests/trio), which
 run inside `trio.run` (no pytest plugin), mostly over
 `trio.testing.memory_stream_pair`; with a `trio.testing.MockClock`, timeouts
 there are deterministic, since virtual time only moves once every task waits.
