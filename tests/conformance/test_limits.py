@@ -12,6 +12,7 @@ LIMITS = {
     "max_header_bytes": 600,
     "max_header_count": 8,
     "max_body_bytes": 100,
+    "max_chunk_line": 64,
 }
 
 OVER_LIMIT = {
@@ -27,6 +28,9 @@ OVER_LIMIT = {
         request("PUT", "/echo", "Transfer-Encoding: chunked",
                 body=b"40\r\n" + b"e" * 64 + b"\r\n40\r\n" + b"e" * 64 + b"\r\n0\r\n\r\n"),
         413),
+    "chunk size line": (
+        request("PUT", "/echo", "Transfer-Encoding: chunked",
+                body=b"1;" + b"e" * 80 + b"\r\nx\r\n0\r\n\r\n"), 400),
     "handler limit by content-length": (
         request("PUT", "/small", "Content-Length: 9", body=b"f" * 9), 413),
     "handler limit while chunked": (
