@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from harness import Harness
+from harness import Harness, ResponseReader
 
 from conformance.support import exchange, request, serving
 
@@ -100,3 +100,24 @@ def test_upgrade_request_is_answered_as_plain_http(harness: Harness) -> None:
         following = reader.read()
         assert following is not None and following.body == b"path=/echo/after query="
         reader.connection.close()
+
+
+def test_refused_head_request_is_answered_without_a_body(harness: Harness) -> None:
+    with serving(harness) as server:
+        response, reader = exchange(server, b"HEAD /echo HTTP/1.1\r\nHost: a, b\r\n\r\n", "HEAD")
+        assert response.status == 400
+        assert response.body == b""
+        assert reader.at_eof()
+
+
+def test_malformed_request_after_head_gets_an_error_with_a_body(harness: Harness) -> None:
+    with serving(harness) as server:
+        connection = server.connect()
+        reader = ResponseReader(connection)
+        connection.send(request("HEAD", "/echo") + b"GET /echo HTTP/1.1\nHost: test\n\n")
+        head = reader.read("HEAD")
+        refused = reader.read("GET")
+        assert head is not None and head.status == 200
+        assert refused is not None and refused.status == 400
+        assert refused.body.startswith(b"400 Bad Request")
+        assert reader.at_eof()

@@ -1,8 +1,9 @@
 """A minimal server loop over `ServerConnection`, for tests that feed it bytes directly.
 
 `serve` plays the part of the driver with none of its I/O: it feeds pieces,
-asks for events, reads every body and answers every request with an empty
-200, and records what a server would act on. Body chunks are joined per
+asks for events, reads every body, answers every request with an empty 200
+and every protocol error with its error response, and records what a server
+would act on. Body chunks are joined per
 request, since where the chunks break depends on the pieces, not the request.
 """
 
@@ -95,6 +96,7 @@ def serve(
             event = connection.next_event()
         except ProtocolError as error:
             outcome.error = error.status_code
+            _answer_error(connection, error, output)
             break
         if event is NEED_DATA:
             if not queue:
@@ -113,6 +115,7 @@ def serve(
                     interim = connection.accept_body()
                 except ProtocolError as error:
                     outcome.error = error.status_code
+                    _answer_error(connection, error, output)
                     break
                 if interim:
                     outcome.interim += 1
@@ -131,3 +134,16 @@ def serve(
         raise AssertionError(f"no end after {budget} calls to next_event")
     outcome.output = bytes(output)
     return outcome
+
+
+def _answer_error(connection: ServerConnection, error: ProtocolError, output: bytearray) -> None:
+    """Send the error response as a server does: it must always be writable."""
+    if connection.can_respond:
+        body = error.detail.encode()
+        response = connection.respond(error.status_code, [], body, DATE, close=True)
+        if connection.response_has_body:
+            assert response.endswith(b"\r\n\r\n" + body), response
+        else:  # refusing a HEAD request: its response never has a body
+            assert response.endswith(b"\r\n\r\n"), response
+        output += response
+    assert connection.will_close

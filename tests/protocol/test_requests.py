@@ -210,3 +210,19 @@ def test_trickled_head_costs_linear_work() -> None:
     head = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Field: value\r\n" * 90 + b"\r\n"
     outcome = serve([bytes([byte]) for byte in head])
     assert outcome.error is None and len(outcome.requests) == 1
+
+
+def test_refused_head_request_gets_a_bodiless_error_response() -> None:
+    # h11 has parsed the HEAD when our own checks refuse it; both must frame the
+    # answer as a HEAD response, or writing the error would fail.
+    outcome = serve([b"HEAD / HTTP/1.1\r\nHost: a, b\r\n\r\n"])
+    assert outcome.error == 400
+    assert outcome.output.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert outcome.output.endswith(b"\r\n\r\n")
+
+
+def test_error_after_a_head_request_has_its_body() -> None:
+    # The refused head is not a HEAD request: the previous request's method must not stick.
+    outcome = serve([b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\nHost: x\n\n"])
+    assert outcome.error == 400
+    assert outcome.output.endswith(b"\r\n\r\nbare LF line ending")

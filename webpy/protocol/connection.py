@@ -328,6 +328,9 @@ class ServerConnection:
         return self._start_request(event)
 
     def _start_request(self, event: h11.Request) -> RequestHead:
+        # h11 has the request now and frames any response, even a refusal, by its
+        # method (none for HEAD): ours must agree before anything can be refused.
+        self._method = event.method
         version = event.http_version
         if version != b"1.1" and version != b"1.0":
             raise ProtocolError(505, "only HTTP/1.0 and HTTP/1.1 are supported")
@@ -362,7 +365,6 @@ class ServerConnection:
             raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
         if not has_host and version != b"1.0":
             raise ProtocolError(400, "missing Host header")
-        self._method = method
         self._keep_alive = keep_alive
         self._max_body = self._limits.max_body_bytes
         self._request_done = False
@@ -435,6 +437,8 @@ class ServerConnection:
         self._h11.start_next_cycle()
         self._stage = _AWAIT_HEAD
         self._chunked = None
+        # An error answered before the next head parses answers no method: it has a body.
+        self._method = b""
 
 
 class _H11Connection(h11.Connection):
