@@ -124,3 +124,18 @@ def test_refused_request_is_logged_in_the_access_log(
     assert len(records) == 1 and records[0] is not None
     assert records[0][4] == "400"
     assert records[0][5] == str(len(response.body))
+
+
+def test_refused_head_request_logs_no_body_bytes(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="webpy.access")
+    data = request("HEAD", "/echo", "Content-Length: 500", body=b"x" * 500)
+    with serving(harness, max_body_bytes=100) as server:
+        response, reader = exchange(server, data, "HEAD")
+        assert response.status == 413
+        assert reader.at_eof()
+    records = [CLF.match(record.getMessage()) for record in caplog.records
+               if record.name == "webpy.access"]
+    assert len(records) == 1 and records[0] is not None
+    assert (records[0][3], records[0][4], records[0][5]) == ("HEAD /echo HTTP/1.1", "413", "-")

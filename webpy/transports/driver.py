@@ -448,7 +448,7 @@ class ConnectionDriver:
                 data = connection.respond(error.status_code, [], b"", site.date(), close=True)
             yield Write(data)
             site.log_access(self.client, _request_line(request) if request else "-",
-                            error.status_code, len(body))
+                            error.status_code, len(body) if connection.response_has_body else 0)
         yield DRAIN
 
 
