@@ -26,3 +26,17 @@ __all__ = [
     "Routes",
     "StreamBody",
 ]
+
+# Extensions: authentication and forms.
+from .auth import READ_METHODS, BasicAuthHandler, TokenAuthHandler
+from .forms import Files, Form, FormHandler, UploadedFile
+
+__all__ += [
+    "READ_METHODS",
+    "BasicAuthHandler",
+    "Files",
+    "Form",
+    "FormHandler",
+    "TokenAuthHandler",
+    "UploadedFile",
+]
