@@ -24,9 +24,10 @@ Credentials for another scheme are treated as none at all.
 
 The handlers are ordinary `HTTPHandler` subclasses that call
 ``super().prepare()`` after their own check, so they combine with other
-handler bases by multiple inheritance, authentication first:
-``class Notes(BasicAuthHandler, FormHandler)``. Their `prepare` must run for
-the check to happen: a subclass overriding it calls ``super().prepare()``.
+handler bases by multiple inheritance: ``class Notes(BasicAuthHandler,
+FormHandler)``. Their `prepare` must run for the check to happen: a subclass
+overriding it calls ``super().prepare()``, before its own checks if those
+should not answer anyone who has not signed in.
 Basic credentials travel in clear text; serve them over TLS.
 """
 

@@ -134,8 +134,10 @@ class FormHandler(HTTPHandler):
 
     It refuses bodies of other types with 415 before reading them. Combine
     it with `JSONHandler` to answer in JSON (``class X(FormHandler,
-    JSONHandler)``: forms in, JSON out) or with an authentication handler,
-    listed first so that credentials are checked before the media type.
+    JSONHandler)``: forms in, JSON out; FormHandler first, so its `decode`
+    is the one used) or with an authentication handler, in either order: its
+    `prepare` lets the other bases vet the request first, so credentials are
+    checked before the media type.
     """
 
     #: Most fields and files a form may have; more is refused with 413 before parsing.
@@ -158,7 +160,7 @@ class FormHandler(HTTPHandler):
         content_type = _form_type(value)
         if content_type.get_content_type() == URLENCODED_TYPE:
             return _parse_urlencoded(body, self.max_form_fields)
-        return _parse_multipart(str(value), content_type, body, self.max_form_fields)
+        return _parse_multipart(value or "", content_type, body, self.max_form_fields)
 
 
 def _form_type(value: str | None) -> EmailMessage:
