@@ -1,7 +1,7 @@
-"""Routes and byte-level helpers shared by the conformance suite.
+"""Routes and byte-level functions shared by the conformance suite.
 
 Everything here goes through `harness.RawConnection`, so a test written with
-these helpers runs unchanged on every transport.
+these functions runs unchanged on every transport.
 """
 
 from __future__ import annotations
