@@ -126,3 +126,21 @@ def test_json_handler_is_an_http_handler() -> None:
 ])
 def test_is_json_type(value: str | None, expected: bool) -> None:
     assert is_json_type(value) is expected
+
+
+def test_bodies_it_does_not_handle_go_to_the_next_base() -> None:
+    class Upper(web.HTTPHandler):
+        def decode(self, body: bytes) -> Any:
+            return body.upper()
+
+        def encode(self, body: Any) -> Any:
+            return f"<{body}>" if isinstance(body, str) else body
+
+    class Both(JSONHandler, Upper):
+        def do_post(self) -> tuple[int, Any]:
+            body = self.request.body
+            return 200, body.decode() if isinstance(body, bytes) else {"json": body}
+
+    client = Client({"/": Both})
+    assert client.post("/", b"text", {"Content-Type": "text/plain"}).text == "<TEXT>"
+    assert client.post("/", json=[1]).json() == {"json": [1]}

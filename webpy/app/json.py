@@ -30,6 +30,8 @@ class JSONHandler(HTTPHandler):
     """A handler that gets JSON request bodies parsed and sends dicts and lists as JSON.
 
     Override `dumps` to serialise differently (indented, sorted, other types).
+    Bodies it does not handle go to the next base's `decode` / `encode`, so it
+    combines with other handler bases by inheritance.
     """
 
     def decode(self, body: bytes) -> Any:
@@ -38,7 +40,7 @@ class JSONHandler(HTTPHandler):
         An empty JSON body becomes None, the way an absent value reads.
         """
         if not is_json_type(self.request.headers.get("Content-Type")):
-            return body
+            return super().decode(body)  # another base may know this type
         if not body.strip():
             return None
         try:
@@ -49,7 +51,7 @@ class JSONHandler(HTTPHandler):
     def encode(self, body: Any) -> Any:
         """Serialise a dict or list body as JSON, typed application/json unless already typed."""
         if not isinstance(body, dict | list):
-            return body
+            return super().encode(body)
         self.response.headers.setdefault("Content-Type", JSON_TYPE)
         return self.dumps(body)
 
