@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import __version__
+from .protocol import Limits
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,7 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     server = HTTPServer((options.bind, options.port), routes, error_routes,
                         ssl_context=ssl_context, threads=options.threads,
-                        processes=options.processes)
+                        processes=options.processes, max_connections=options.max_connections,
+                        keepalive_timeout=options.keepalive_timeout)
     try:
         server.start()  # from here on, Ctrl-C and SIGTERM stop the server cleanly
         print(f"Serving {what} on {server.url} (Ctrl-C to stop)", flush=True)
@@ -61,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=8, help="worker threads (8)")
     parser.add_argument("--processes", type=int, default=1, help="worker processes (1)")
     parser.add_argument("--transport", choices=("threaded", "trio"), default="threaded")
+    parser.add_argument("--max-connections", type=int, default=10_000, metavar="N",
+                        help="open connections beyond which clients get 503 (10000)")
+    parser.add_argument("--keepalive-timeout", type=float, default=Limits().keepalive_timeout,
+                        metavar="SECONDS", help="close idle keep-alive connections after this "
+                        f"long ({Limits().keepalive_timeout:g})")
     parser.add_argument("--upload", action="store_true",
                         help="let PUT create or replace and DELETE remove files in the "
                              "served directory (off by default)")
@@ -105,7 +112,8 @@ def _run_trio(options: argparse.Namespace, routes: Any, error_routes: Any,
                 addresses = await nursery.start(functools.partial(
                     trio_transport.serve, routes, options.bind, options.port,
                     error_routes=error_routes, ssl_context=ssl_context,
-                    thread_limit=options.threads))
+                    thread_limit=options.threads, max_connections=options.max_connections,
+                    keepalive_timeout=options.keepalive_timeout))
                 urls = ", ".join(trio_transport.url(address, scheme) for address in addresses)
                 print(f"Serving {what} on {urls} with trio (Ctrl-C to stop)", flush=True)
                 async for _ in signals:

@@ -1,0 +1,1 @@
+"""Client programs that run in their own processes (pinned to the client CPU)."""
