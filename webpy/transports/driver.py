@@ -188,11 +188,16 @@ class Site:
             self._date, self._date_second = http_date(now), now
         return self._date
 
-    def log_access(self, client: tuple[str, int] | None, request_line: str, status: int,
+    def log_access(self, client: tuple[str, int] | None, request: Request | None, status: int,
                    size: int) -> None:
-        """One Common Log Format record on `webpy.access`, if anyone listens."""
+        """One Common Log Format record on `webpy.access`, if anyone listens.
+
+        Everything is formatted only then: a server without an access log pays
+        one `isEnabledFor` per response.
+        """
         if not access_logger.isEnabledFor(logging.INFO):
             return
+        request_line = _request_line(request) if request is not None else "-"
         now = int(self._clock())
         if now != self._log_second:
             self._log_date = time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(now))
@@ -346,7 +351,7 @@ class ConnectionDriver:
                     return False
         finally:
             _close_body(body)
-        site.log_access(self.client, _request_line(request), response.status, sent)
+        site.log_access(self.client, request, response.status, sent)
         if close:
             if unread or connection.buffered:
                 yield DRAIN
@@ -447,7 +452,7 @@ class ConnectionDriver:
             except (InvalidResponse, UnicodeEncodeError):
                 data = connection.respond(error.status_code, [], b"", site.date(), close=True)
             yield Write(data)
-            site.log_access(self.client, _request_line(request) if request else "-",
+            site.log_access(self.client, request,
                             error.status_code, len(body) if connection.response_has_body else 0)
         yield DRAIN
 
