@@ -46,7 +46,7 @@ import errno
 import logging
 import os
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -198,18 +198,9 @@ class Server:
         if self._stopped is not None:
             self._stopped.set()
 
-    @contextlib.contextmanager
-    def _idle(self, deadline: float) -> Iterator[trio.CancelScope]:
+    def _idle(self, deadline: float) -> _IdleScope:
         """A cancel scope for a wait that a graceful stop may cut short."""
-        scope = trio.CancelScope(deadline=deadline)
-        if self._stopping:
-            scope.cancel()
-        self._idle_scopes.add(scope)
-        try:
-            with scope:
-                yield scope
-        finally:
-            self._idle_scopes.discard(scope)
+        return _IdleScope(self, deadline)
 
     async def _accept(self, listener: trio.abc.Listener[trio.abc.Stream],
                       connections: trio.Nursery) -> None:
@@ -352,16 +343,18 @@ class _Connection:
                 await self._send(piece)
 
     async def _send(self, data: bytes) -> None:
-        """Write `data`; raises TooSlowError if the client takes no piece for `write_timeout`."""
+        """Write `data`; raises TooSlowError if the client takes no piece for `write_timeout`.
+
+        A bare `CancelScope` rather than `trio.fail_after`: this runs for every
+        response, and the context-manager wrapper costs more than the write.
+        """
         timeout = self.limits.write_timeout
-        if len(data) <= SEND_PIECE:
-            with trio.fail_after(timeout):
-                await self.stream.send_all(data)
-            return
-        view = memoryview(data)
-        for start in range(0, len(view), SEND_PIECE):
-            with trio.fail_after(timeout):
-                await self.stream.send_all(view[start:start + SEND_PIECE])
+        view = memoryview(data) if len(data) > SEND_PIECE else None
+        for start in range(0, len(data), SEND_PIECE) if view is not None else (0,):
+            with trio.CancelScope(deadline=trio.current_time() + timeout) as scope:
+                await self.stream.send_all(data if view is None else view[start:start + SEND_PIECE])
+            if scope.cancelled_caught:
+                raise trio.TooSlowError("client stopped reading")
 
     async def _send_file(self, action: SendFile) -> None:
         offset, remaining = action.offset, action.count
@@ -505,6 +498,30 @@ class AsyncBodyStream:
             if piece is not NEED_DATA:
                 return piece  # type: ignore[return-value]
             reader.feed(await self._receive())
+
+
+class _IdleScope:
+    """A cancel scope that `Server._stop` cancels at once: for waits between requests.
+
+    A class rather than a generator-based context manager because it wraps
+    every keep-alive read.
+    """
+
+    __slots__ = ("_server", "_scope")
+
+    def __init__(self, server: Server, deadline: float) -> None:
+        self._server = server
+        self._scope = trio.CancelScope(deadline=deadline)
+
+    def __enter__(self) -> trio.CancelScope:
+        if self._server._stopping:
+            self._scope.cancel()
+        self._server._idle_scopes.add(self._scope)
+        return self._scope.__enter__()
+
+    def __exit__(self, *exc_info: Any) -> bool:
+        self._server._idle_scopes.discard(self._scope)
+        return self._scope.__exit__(*exc_info)
 
 
 class ReadWriteLock:
