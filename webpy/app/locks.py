@@ -81,6 +81,17 @@ class ReadWriteLock:
         self._writing = False
         self._writers_waiting = 0
 
+    def try_acquire(self, exclusive: bool) -> bool:
+        """Take the lock if that needs no waiting; return whether it was taken."""
+        with self._condition:
+            if self._writing or (self._readers if exclusive else self._writers_waiting):
+                return False
+            if exclusive:
+                self._writing = True
+            else:
+                self._readers += 1
+            return True
+
     def acquire(self, exclusive: bool) -> None:
         with self._condition:
             if exclusive:

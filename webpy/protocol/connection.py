@@ -301,6 +301,7 @@ class ServerConnection:
         """The connection must be closed once the current response is sent."""
         return (
             self._stage == _BROKEN
+            or not self._keep_alive
             or self._h11.our_state in (h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
             or self._h11.their_state in (h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
         )

@@ -25,7 +25,8 @@ What each action expects back:
             read timed out (the transport applies `Read.timeout(limits)`)
 `Write`     nothing; the bytes (or list of buffers) must all be written
 `SendFile`  nothing; `count` bytes of `file` from `offset` must be written
-`Acquire`   nothing, once the lock is held (``lock.acquire(exclusive)``)
+`Acquire`   nothing, once the lock is held (``lock.acquire(exclusive)``); asked
+            only when the lock's `try_acquire` could not take it at once
 `Handle`    the `Response` from running the call (`run_call` for sync
             transports)
 `Pull`      the next chunk of a streamed body, or None at its end; if the
@@ -266,7 +267,11 @@ class ConnectionDriver:
         body: bytes | None = None
         if not call.stream_body:
             try:
-                body = yield from self._read_body(call)
+                if head.content_length == 0:  # no body: only its end to take
+                    self.connection.next_event()
+                    body = b""
+                else:
+                    body = yield from self._read_body(call)
             except ProtocolError as error:
                 yield from self._refuse(error, request)
                 return False
@@ -274,7 +279,8 @@ class ConnectionDriver:
         lock = site.locks.hold(resource)
         acquired = False
         try:
-            yield Acquire(lock, call.exclusive)
+            if not lock.try_acquire(call.exclusive):
+                yield Acquire(lock, call.exclusive)
             acquired = True
             response = yield Handle(call, body)
             return (yield from self._respond(head, request, response, call))

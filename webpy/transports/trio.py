@@ -542,6 +542,16 @@ class ReadWriteLock:
         self._writers_waiting = 0
         self._waiters = trio.lowlevel.ParkingLot()
 
+    def try_acquire(self, exclusive: bool) -> bool:
+        """Take the lock if that needs no waiting; return whether it was taken."""
+        if self._writing or (self._readers if exclusive else self._writers_waiting):
+            return False
+        if exclusive:
+            self._writing = True
+        else:
+            self._readers += 1
+        return True
+
     async def acquire(self, exclusive: bool) -> None:
         if exclusive:
             self._writers_waiting += 1
