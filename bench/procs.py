@@ -112,6 +112,21 @@ def peak_rss_kib(pid: int) -> int:
     return sum(_status_kib(p, "VmHWM") for p in process_tree(pid))
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds used so far by a process and its children."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    user = system = 0.0
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        user += int(fields[11]) / ticks
+        system += int(fields[12]) / ticks
+    return user, system
+
+
 def http_probe(port: int, path: str = "/", timeout: float = 2.0) -> int | None:
     """Send one GET and return the status code, or None if nothing HTTP-like came back."""
     request = (f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n\r\n").encode()

@@ -172,6 +172,13 @@ def _order(results: Results, scenarios: set[str]) -> list[str]:
     return [s for s in known if s in present] + sorted(present - set(known))
 
 
+def _cpu_cell(result: dict[str, Any] | None) -> str:
+    metrics = result["metrics"] if result else {}
+    if "user_us" not in metrics:
+        return ""
+    return f"{metrics['user_us']:.0f} + {metrics['sys_us']:.0f}"
+
+
 def absolute_sections(results: Results) -> list[str]:
     idx = _index(results)
     out: list[str] = []
@@ -191,6 +198,7 @@ def absolute_sections(results: Results) -> list[str]:
             "conn/request req/s",
             "p99",
             "16 conns req/s ÷ h11 ceiling",
+            "CPU µs/request user + sys (16 conns)",
             "peak RSS MiB (16 conns)",
         ]
         rows = []
@@ -210,6 +218,7 @@ def absolute_sections(results: Results) -> list[str]:
                     _cell(cl, "rps"),
                     _cell(cl, "p99_ms", 2),
                     pct,
+                    _cpu_cell(h16),
                     _fmt(h16["metrics"].get("peak_rss_mib"), 1) if h16 else "",
                 ]
             )

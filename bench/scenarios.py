@@ -186,10 +186,15 @@ def hello_load(connections: int, close: bool = False) -> Load:
         tag = f"{'close' if close else 'hello'}-{connections}-{running.name}"
         if s.warmup_s:
             run_wrk(running.port, connections, s.warmup_s, headers=headers)
+        user, system = procs.cpu_seconds(running.pid)
         w = run_wrk(running.port, connections, s.duration_s, headers=headers, log_name=tag)
+        user_after, system_after = procs.cpu_seconds(running.pid)
         _alive(running)
         metrics, notes = _wrk_metrics(w)
         metrics["rss_mib"] = _rss_mib(running)
+        # Where a server's time goes: its own code (user) or the kernel (sys), per request.
+        metrics["user_us"] = (user_after - user) / w.requests * 1e6
+        metrics["sys_us"] = (system_after - system) / w.requests * 1e6
         return metrics, notes
 
     return load

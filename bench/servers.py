@@ -23,6 +23,7 @@ from bench.procs import HOST, OUT, REPO, bench_env
 
 PY = sys.executable
 WEBPY_APP = "bench.apps.webpy_app:routes"
+WEBPY_ASYNC_APP = "bench.apps.webpy_async_app:routes"
 # WARNING silences the per-request access log, as the peers run with theirs off.
 WEBPY_FLAGS = "--bind {host} --port {port} --log-level WARNING"
 
@@ -127,9 +128,9 @@ APP_SERVERS: dict[str, Server] = {
         ),
         Server(
             "webpy-trio",
-            _python(f"-m webpy --app {WEBPY_APP} {WEBPY_FLAGS} --transport trio"),
+            _python(f"-m webpy --app {WEBPY_ASYNC_APP} {WEBPY_FLAGS} --transport trio"),
             "webpy",
-            "webpy, trio transport",
+            "webpy, trio transport, async def handlers (plain ones would hop to a thread)",
         ),
         Server(
             "waitress",
