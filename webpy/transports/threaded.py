@@ -3,17 +3,21 @@
 Theory of operation
 -------------------
 Every connection, the listening socket included, sits in one epoll set in
-one-shot mode. All worker threads wait on that set; the kernel hands each
-readiness event to exactly one of them, and that thread then owns the
-connection: it reads, runs the request cycle (`ConnectionDriver`) through
-the handler and the response, and when the driver next wants bytes that have
-not arrived, re-arms the connection and goes back to waiting. So:
+one-shot mode. One worker thread at a time, the leader, polls that set and
+serves what is ready, one connection after another, as a single-threaded
+event loop would: it reads, runs the request cycle (`ConnectionDriver`)
+through the handler and the response, and when the driver next wants bytes
+that have not arrived, re-arms the connection and moves on. If a handler
+blocks, an idle thread takes over as leader (`_leadership`). So:
 
 - idle keep-alive connections and half-sent heads hold no thread, only a
   file descriptor and a few objects, whatever their number;
-- a request is handled by the thread that read it: no queue, no hand-off;
+- a request is handled by the thread that read it: no queue, no hand-off,
+  and no contention for the interpreter lock while handlers are quick;
 - a connection is owned by at most one thread at a time (the one-shot event,
-  plus `claim`, a lock also taken by the sweeper that enforces timeouts).
+  plus `claim`, a lock also taken by the sweeper that enforces timeouts);
+- the last free thread keeps the server responsive: it answers 503 rather
+  than run a handler that might leave nobody to poll.
 
 A sweeper thread wakes a few times a second to expire connections whose
 deadline passed while parked (idle: closed silently; slow head: 408; draining:
