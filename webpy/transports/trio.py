@@ -7,6 +7,9 @@ Each connection is one trio task that runs the request cycle
 
 - `Read`: ``receive_some`` under the read's deadline. `HeadDeadline` makes a
   head trickled in byte by byte keep the deadline its first byte set.
+  Deadlines of reads and writes are enforced by one sweeping task per server
+  (`Server._sweep`), not by trio's per-scope deadlines, for the reason given
+  there.
 - `Write` and `SendFile`: ``send_all``, in pieces, each under
   `Limits.write_timeout`. The task waits for the client to take each piece
   before it produces the next, so a slow reader slows its own response and
@@ -137,6 +140,9 @@ class Server:
         self._stopped: trio.Event | None = None
         self._connections_scope: trio.CancelScope | None = None
         self._idle_scopes: set[trio.CancelScope] = set()
+        #: Each timed wait in progress (a read, a write, a handshake) and its deadline.
+        self._waits: dict[trio.CancelScope, float] = {}
+        self._sweeper_scope: trio.CancelScope | None = None
 
     async def serve_listeners(
         self,
@@ -161,7 +167,10 @@ class Server:
         at once; only `serve_listeners` has a grace period.
         """
         self.open_connections += 1
-        await self._connection(stream, client)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._sweep)
+            await self._connection(stream, client)
+            nursery.cancel_scope.cancel()
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -185,6 +194,7 @@ class Server:
         with trio.CancelScope(shield=True) as scope:
             self._connections_scope = scope
             async with trio.open_nursery() as connections:
+                connections.start_soon(self._sweep_until_stopped)
                 task_status.started(connections)
                 await self._stopped.wait()
 
@@ -193,14 +203,47 @@ class Server:
         self._stopping = True
         for scope in list(self._idle_scopes):
             scope.cancel()
+        self._stop_sweeper_when_idle()
         if self._connections_scope is not None:
             self._connections_scope.deadline = trio.current_time() + self.grace_period
         if self._stopped is not None:
             self._stopped.set()
 
-    def _idle(self, deadline: float) -> _IdleScope:
-        """A cancel scope for a wait that a graceful stop may cut short."""
-        return _IdleScope(self, deadline)
+    def _idle(self, deadline: float) -> _TimedWait:
+        """A timed wait that a graceful stop also cuts short: waits between requests."""
+        return _TimedWait(self, deadline, idle=True)
+
+    async def _sweep_until_stopped(self) -> None:
+        """`_sweep` for `serve_listeners`: until the server stops and its last connection ends."""
+        with trio.CancelScope() as self._sweeper_scope:
+            self._stop_sweeper_when_idle()
+            await self._sweep()
+
+    def _stop_sweeper_when_idle(self) -> None:
+        if self._stopping and self.open_connections <= 0 and self._sweeper_scope is not None:
+            self._sweeper_scope.cancel()
+
+    async def _sweep(self) -> None:
+        """Cancel the timed waits whose deadline has passed, a few times a second.
+
+        Timeouts are enforced here rather than with trio's own deadlines, which
+        keep a heap entry per deadline set; with thousands of idle connections
+        the stale entries of every request's reads and writes lived long enough
+        to reach the oldest garbage-collector generation, and full collections
+        then stalled the server for hundreds of milliseconds. This costs one
+        float per wait and one pass over the waits per sweep.
+        """
+        limits = self.limits
+        shortest = min(limits.head_timeout, limits.keepalive_timeout, limits.body_timeout,
+                       limits.write_timeout, limits.drain_timeout)
+        interval = max(0.01, min(0.25, shortest / 4))
+        waits = self._waits
+        while True:
+            await trio.sleep(interval)
+            now = trio.current_time()
+            for scope, deadline in list(waits.items()):
+                if deadline <= now:
+                    scope.cancel()
 
     async def _accept(self, listener: trio.abc.Listener[trio.abc.Stream],
                       connections: trio.Nursery) -> None:
@@ -247,6 +290,7 @@ class Server:
             logger.exception("internal error serving %s", client)
         finally:
             self.open_connections -= 1
+            self._stop_sweeper_when_idle()
 
     async def _handshake(self, stream: trio.abc.Stream, context: ssl.SSLContext,
                          client: Address | None) -> trio.SSLStream[trio.abc.Stream] | None:
@@ -325,11 +369,7 @@ class _Connection:
 
     async def _read(self, read: Read) -> bytes | None:
         deadline = self.deadlines.for_read(read, trio.current_time())
-        if read is READ_IDLE:
-            with self.server._idle(deadline):
-                return _bytes(await self.stream.receive_some(RECEIVE_SIZE))
-            return None
-        with trio.move_on_at(deadline):
+        with _TimedWait(self.server, deadline, idle=read is READ_IDLE):
             return _bytes(await self.stream.receive_some(RECEIVE_SIZE))
         return None
 
@@ -345,13 +385,13 @@ class _Connection:
     async def _send(self, data: bytes) -> None:
         """Write `data`; raises TooSlowError if the client takes no piece for `write_timeout`.
 
-        A bare `CancelScope` rather than `trio.fail_after`: this runs for every
-        response, and the context-manager wrapper costs more than the write.
+        A `_TimedWait` rather than `trio.fail_after`: this runs for every
+        response (see `Server._sweep`).
         """
         timeout = self.limits.write_timeout
         view = memoryview(data) if len(data) > SEND_PIECE else None
         for start in range(0, len(data), SEND_PIECE) if view is not None else (0,):
-            with trio.CancelScope(deadline=trio.current_time() + timeout) as scope:
+            with _TimedWait(self.server, trio.current_time() + timeout) as scope:
                 await self.stream.send_all(data if view is None else view[start:start + SEND_PIECE])
             if scope.cancelled_caught:
                 raise trio.TooSlowError("client stopped reading")
@@ -500,28 +540,37 @@ class AsyncBodyStream:
             reader.feed(await self._receive())
 
 
-class _IdleScope:
-    """A cancel scope that `Server._stop` cancels at once: for waits between requests.
+class _TimedWait:
+    """A cancel scope that `Server._sweep` cancels once `deadline` (trio time) has passed.
 
-    A class rather than a generator-based context manager because it wraps
-    every keep-alive read.
+    With `idle=True` it is a wait between requests, which `Server._stop` also
+    cancels at once. A class rather than a generator-based context manager
+    because it wraps every read and write.
     """
 
-    __slots__ = ("_server", "_scope")
+    __slots__ = ("_server", "_scope", "_deadline", "_idle")
 
-    def __init__(self, server: Server, deadline: float) -> None:
+    def __init__(self, server: Server, deadline: float, *, idle: bool = False) -> None:
         self._server = server
-        self._scope = trio.CancelScope(deadline=deadline)
+        self._scope = trio.CancelScope()
+        self._deadline = deadline
+        self._idle = idle
 
     def __enter__(self) -> trio.CancelScope:
-        if self._server._stopping:
-            self._scope.cancel()
-        self._server._idle_scopes.add(self._scope)
-        return self._scope.__enter__()
+        server, scope = self._server, self._scope
+        if self._idle:
+            if server._stopping:
+                scope.cancel()
+            server._idle_scopes.add(scope)
+        server._waits[scope] = self._deadline
+        return scope.__enter__()
 
     def __exit__(self, *exc_info: Any) -> bool:
-        self._server._idle_scopes.discard(self._scope)
-        return self._scope.__exit__(*exc_info)
+        server, scope = self._server, self._scope
+        del server._waits[scope]
+        if self._idle:
+            server._idle_scopes.discard(scope)
+        return scope.__exit__(*exc_info)
 
 
 class ReadWriteLock:
