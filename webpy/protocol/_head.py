@@ -47,6 +47,18 @@ class HeadScanner:
         fit the limits, complete or not.
         """
         limits = self._limits
+        if not self._scanned:  # usually the whole head is there at the first look
+            match = _HEAD_END.search(buffer)
+            if match is not None:
+                end = match.end()
+                line_end = buffer.find(b"\n", 0, end)
+                if line_end > limits.max_request_line + 1:
+                    raise ProtocolError(414, "request line too long")
+                if end - line_end - 1 > limits.max_header_bytes + 2:
+                    raise ProtocolError(431, "header section too large")
+                if buffer.count(b"\n", line_end + 1, end) - 1 > limits.max_header_count:
+                    raise ProtocolError(431, "too many header fields")
+                return end
         start = max(self._scanned - 2, 0)
         match = _HEAD_END.search(buffer, start)
         end = match.end() if match else len(buffer)

@@ -50,6 +50,7 @@ CONTINUE_RESPONSE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 _ABSOLUTE_TARGET = re.compile(rb"https?://", re.IGNORECASE)
 _FRAMING_HEADERS = (b"content-length", b"transfer-encoding")
+_CHUNKING_HEADER = (b"transfer-encoding",)
 
 _AWAIT_HEAD, _BODY, _REQUEST_DONE, _BROKEN = range(4)
 
@@ -207,21 +208,17 @@ class ServerConnection:
         if not 200 <= status_code <= 999:
             raise InvalidResponse(f"final status code expected, got {status_code}")
         self._no_body = self._method == b"HEAD" or status_code in (204, 304)
+        framed_here = status_code == 204 or (content_length is not None and status_code != 304)
         fields = [(b"Date", date), (b"Server", self._server_header)]
-        if status_code == 204:
-            fields += [(n, v) for n, v in headers if n.lower() not in _FRAMING_HEADERS]
-        elif content_length is not None and status_code != 304:
-            fields += [(n, v) for n, v in headers if n.lower() not in _FRAMING_HEADERS]
+        fields += _checked_fields(headers, _FRAMING_HEADERS if framed_here else _CHUNKING_HEADER)
+        if content_length is not None and framed_here and status_code != 204:
             fields.append((b"Content-Length", b"%d" % content_length))
-        else:
-            fields += [(n, v) for n, v in headers if n.lower() != b"transfer-encoding"]
         if close:
             fields.append((b"Connection", b"close"))
         if reason is None:
             reason = REASON_PHRASES.get(status_code, b"Unknown")
         elif not _REASON_PHRASE.fullmatch(reason):
             raise InvalidResponse(f"invalid reason phrase {reason!r}")
-        _check_fields(headers)
         try:
             response = h11.Response(status_code=status_code, headers=fields, reason=reason,
                                     _parsed=True)
@@ -471,8 +468,14 @@ _REASON_PHRASE = re.compile(rb"[\t \x21-\x7e\x80-\xff]*")
 _CHECKED_NAMES: set[bytes] = set()
 
 
-def _check_fields(fields: list[tuple[bytes, bytes]]) -> None:
-    """Refuse header fields that must not reach the wire; raises `InvalidResponse`."""
+def _checked_fields(fields: list[tuple[bytes, bytes]], dropped: tuple[bytes, ...]
+                    ) -> list[tuple[bytes, bytes]]:
+    """`fields` without the framing headers named in `dropped` (lowercase).
+
+    Raises `InvalidResponse` for a field that must not reach the wire, dropped
+    or not: a bad field is a bug in the application either way.
+    """
+    kept = []
     for name, value in fields:
         if name not in _CHECKED_NAMES:
             if type(name) is not bytes or not _FIELD_NAME.fullmatch(name):
@@ -481,6 +484,9 @@ def _check_fields(fields: list[tuple[bytes, bytes]]) -> None:
                 _CHECKED_NAMES.add(name)
         if type(value) is not bytes or not _FIELD_VALUE.fullmatch(value):
             raise InvalidResponse(f"invalid value for header {name!r}: {value!r}")
+        if name.lower() not in dropped:
+            kept.append((name, value))
+    return kept
 
 
 class _Length:
