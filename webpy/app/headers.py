@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import overload
 
 
@@ -20,13 +20,14 @@ class MultiDict:
             items = items.items()
         self._items: list[tuple[str, str]] = list(items)
 
-    def _key(self, name: str) -> str:
-        return name
+    #: How names are compared: as they are here; `Headers` ignores case.
+    _key: Callable[[str], str] = staticmethod(str.__str__)
 
     def __getitem__(self, name: str) -> str:
-        key = self._key(name)
+        fold = self._key
+        key = fold(name)
         for item_name, value in self._items:
-            if self._key(item_name) == key:
+            if fold(item_name) == key:
                 return value
         raise KeyError(name)
 
@@ -41,14 +42,16 @@ class MultiDict:
             return default
 
     def get_all(self, name: str) -> list[str]:
-        key = self._key(name)
-        return [value for item_name, value in self._items if self._key(item_name) == key]
+        fold = self._key
+        key = fold(name)
+        return [value for item_name, value in self._items if fold(item_name) == key]
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = self._key(name)
-        return any(self._key(item_name) == key for item_name, _ in self._items)
+        fold = self._key
+        key = fold(name)
+        return any(fold(item_name) == key for item_name, _ in self._items)
 
     def __iter__(self) -> Iterator[str]:
         """Each distinct name once, as first spelled."""
@@ -80,10 +83,11 @@ class MultiDict:
 
     def pop_all(self, name: str) -> list[str]:
         """Remove `name` entirely; return the values it had."""
-        key = self._key(name)
-        removed = [value for item_name, value in self._items if self._key(item_name) == key]
+        fold = self._key
+        key = fold(name)
+        removed = [value for item_name, value in self._items if fold(item_name) == key]
         if removed:
-            self._items = [item for item in self._items if self._key(item[0]) != key]
+            self._items = [item for item in self._items if fold(item[0]) != key]
         return removed
 
     def add(self, name: str, value: str) -> None:
@@ -123,8 +127,7 @@ class Headers(MultiDict):
 
     __slots__ = ()
 
-    def _key(self, name: str) -> str:
-        return name.lower()
+    _key = staticmethod(str.lower)
 
     def __getitem__(self, name: str) -> str:
         values = self.get_all(name)
