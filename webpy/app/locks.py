@@ -73,17 +73,20 @@ class ReadWriteLock:
     starving a PUT.
     """
 
-    __slots__ = ("_condition", "_readers", "_writers_waiting", "_writing")
+    __slots__ = ("_condition", "_mutex", "_readers", "_writers_waiting", "_writing")
 
     def __init__(self) -> None:
-        self._condition = threading.Condition(threading.Lock())
+        # The mutex is entered directly (a C-level context manager) on the paths
+        # every request takes; the condition on it is only for waiting.
+        self._mutex = threading.Lock()
+        self._condition = threading.Condition(self._mutex)
         self._readers = 0
         self._writing = False
         self._writers_waiting = 0
 
     def try_acquire(self, exclusive: bool) -> bool:
         """Take the lock if that needs no waiting; return whether it was taken."""
-        with self._condition:
+        with self._mutex:
             if self._writing or (self._readers if exclusive else self._writers_waiting):
                 return False
             if exclusive:
@@ -93,7 +96,7 @@ class ReadWriteLock:
             return True
 
     def acquire(self, exclusive: bool) -> None:
-        with self._condition:
+        with self._mutex:
             if exclusive:
                 self._writers_waiting += 1
                 while self._writing or self._readers:
@@ -106,7 +109,7 @@ class ReadWriteLock:
                 self._readers += 1
 
     def release(self, exclusive: bool) -> None:
-        with self._condition:
+        with self._mutex:
             if exclusive:
                 self._writing = False
                 self._condition.notify_all()
