@@ -283,7 +283,7 @@ class ConnectionDriver:
                 yield Acquire(lock, call.exclusive)
             acquired = True
             response = yield Handle(call, body)
-            return (yield from self._respond(head, request, response, call))
+            return (yield from self._respond(head, request, response))
         finally:
             if acquired:
                 lock.release(call.exclusive)
@@ -307,8 +307,8 @@ class ConnectionDriver:
             else:
                 return b"".join(chunks)
 
-    def _respond(self, head: RequestHead, request: Request, response: Response,
-                 call: Call | None = None) -> Generator[Action, Any, bool]:
+    def _respond(self, head: RequestHead, request: Request, response: Response
+                 ) -> Generator[Action, Any, bool]:
         connection, site = self.connection, self.site
         body = response.body
         unread = not connection.request_complete
@@ -352,7 +352,7 @@ class ConnectionDriver:
                     start = suffix
                 yield Write(start + connection.end_response())
             else:
-                sent = yield from self._stream(start, body, request, call)  # type: ignore[arg-type]
+                sent = yield from self._stream(start, body, request)  # type: ignore[arg-type]
                 if sent < 0:
                     return False
         finally:
@@ -391,8 +391,8 @@ class ConnectionDriver:
             close=close,
         )
 
-    def _stream(self, start: bytes, body: StreamBody, request: Request,
-                call: Call | None) -> Generator[Action, Any, int]:
+    def _stream(self, start: bytes, body: StreamBody, request: Request
+                ) -> Generator[Action, Any, int]:
         """Send a streamed body; return its size, or -1 if it failed midway."""
         connection = self.connection
         yield Write(start)
