@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import ssl
+from typing import Any
 
 import pytest
 import trustme
@@ -40,13 +41,17 @@ def client_ssl_context(certificate_authority: trustme.CA) -> ssl.SSLContext:
     return context
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """Under CI (CI=true) every test runs: a skip is turned into a failure.
 
     Tests that need a system tool (haproxy, postgresql, chromium...) skip with a
     one-line reason on a machine without it; `.ci/run` installs them all.
     """
+    outcome = yield
+    report = outcome.get_result()
     if report.skipped and os.environ.get("CI") == "true" and not hasattr(report, "wasxfail"):
-        report.outcome = "failed"
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
         report.longrepr = f"skipped under CI, where every test must run: {reason}"
