@@ -142,8 +142,9 @@ class Call:
         return self.request.method not in SAFE_METHODS
 
     @property
-    def resource(self) -> str:
-        return self.request.path
+    def resource(self) -> str | None:
+        """The key requests are ordered by (the path), or None if the handler is unordered."""
+        return self.request.path if self.handler.ordered else None
 
     @property
     def is_async(self) -> bool:

@@ -64,6 +64,9 @@ class HTTPHandler:
     stream_request_body: ClassVar[bool] = False
     #: Largest request body this handler accepts; None means the server's limit.
     max_body_bytes: ClassVar[int | None] = None
+    #: Order requests on this handler's resource (reads together, a write alone).
+    #: False runs every request at once, e.g. for a mounted app that orders its own.
+    ordered: ClassVar[bool] = True
 
     def __init__(self, request: Request, response: Response, groups: Groups) -> None:
         self.request = request

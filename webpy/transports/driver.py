@@ -276,6 +276,9 @@ class ConnectionDriver:
                 yield from self._refuse(error, request)
                 return False
         resource = call.resource
+        if resource is None:
+            response = yield Handle(call, body)
+            return (yield from self._respond(head, request, response))
         lock = site.locks.hold(resource)
         acquired = False
         try:
