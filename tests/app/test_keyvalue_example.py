@@ -2,18 +2,18 @@
 
 Driven twice: its routes through the memory client (the example is run with
 `HTTPServer` replaced, so it binds nothing), and the script itself as a
-process on port 8080, stopped with Ctrl-C.
+process, stopped with Ctrl-C. The process binds a free port instead of 8080
+(the only change made to it), so the test runs wherever 8080 is taken.
 """
 
 from __future__ import annotations
 
 import os
 import runpy
+import select
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -78,51 +78,44 @@ def test_example_keys_are_whole_decoded_paths(example_routes: Any) -> None:
     assert client.post("/a", b"x").status == 405
 
 
-def _port_8080_is_free() -> bool:
-    try:
-        with socket.create_connection(("localhost", 8080), timeout=1.0):
-            return False  # something already answers there
-    except OSError:
-        pass
-    try:
-        socket.create_server(("localhost", 8080)).close()
-    except OSError:
-        return False
-    return True
+#: Runs the example as a script, with only its port changed to a free one (0): the
+#: server it builds prints the bound port, so the test never depends on 8080 being free.
+LAUNCHER = """
+import runpy, sys, webpy
+
+class AnyFreePort(webpy.HTTPServer):
+    def __init__(self, address, *args, **kwargs):
+        super().__init__((address[0], 0), *args, **kwargs)
+        print(self.server_address[1], flush=True)
+
+webpy.HTTPServer = AnyFreePort
+runpy.run_path(sys.argv[1], run_name="__main__")
+"""
 
 
-def _wait_until_accepting(process: subprocess.Popen[bytes]) -> None:
-    """Poll until the example accepts on 8080, or fail if it exits or takes too long."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("localhost", 8080), timeout=1.0):
-                return
-        except OSError:
-            pass
-        try:
-            process.wait(timeout=0.05)
-        except subprocess.TimeoutExpired:
-            continue
+def _wait_for_port(process: subprocess.Popen[bytes]) -> int:
+    """The port the example bound, or fail if it exits or prints nothing in time."""
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], START_TIMEOUT)
+    line = process.stdout.readline() if ready else b""
+    if not line.strip().isdigit():
+        process.kill()
         _, errors = process.communicate()
-        if b"Address already in use" in errors:
-            pytest.skip("port 8080 was taken meanwhile")
-        pytest.fail(f"the example exited with {process.returncode}: {errors.decode()}")
-    pytest.fail("the example did not start listening on port 8080")
+        pytest.fail(f"the example did not report its port ({process.returncode}): "
+                    f"{errors.decode()}")
+    return int(line)
 
 
 def test_example_runs_as_a_script_and_stops_cleanly_on_ctrl_c() -> None:
-    if not _port_8080_is_free():
-        pytest.skip("port 8080 is in use")
     environment = dict(os.environ)
     root = str(EXAMPLE.parents[1])
     environment["PYTHONPATH"] = os.pathsep.join(
         [root, *filter(None, [environment.get("PYTHONPATH")])])
-    process = subprocess.Popen([sys.executable, str(EXAMPLE)], env=environment,
+    process = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(EXAMPLE)], env=environment,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        _wait_until_accepting(process)
-        with httpx.Client(base_url="http://localhost:8080", timeout=10.0) as http:
+        port = _wait_for_port(process)
+        with httpx.Client(base_url=f"http://localhost:{port}", timeout=10.0) as http:
             assert http.put("/key", content=b"value").text == "Accepted"
             assert http.get("/key").content == b"value"
             assert http.delete("/key").text == "Deleted"
