@@ -1,8 +1,26 @@
 """``python -m webpy``: serve a directory, or an application's routes.
 
     python -m webpy                      # the current directory on localhost:8000
-    python -m webpy site/ --port 9000    # another directory
+    python -m webpy 9000                 # the current directory on port 9000
+    python -m webpy site/ -p 9000        # another directory
     python -m webpy --app myapp:routes   # a module's routes (and its error_routes)
+
+Theory of operation
+-------------------
+Three steps, each its own function: parse the arguments (`build_parser`,
+one ``_add_*_options`` function per group of options, so a new group is one
+more function in `OPTION_GROUPS`), turn them into what to serve and how
+(`_configure`), then serve until a signal (`_serve_threaded`, `_serve_trio`).
+
+Every mistake a user can make on the command line, or in the module
+``--app`` names, ends as one `UsageError` line on stderr and exit status 2
+(as argparse, uvicorn and gunicorn do): a traceback is for bugs in webpy or
+in the application, never for a typo. Values are checked where they are
+parsed, so ``--threads 0`` never reaches a server.
+
+The command line owns SIGINT and SIGTERM while it runs: the first stops the
+server gracefully (requests in flight get ``--grace-period`` seconds) and
+says so in one line.
 """
 
 from __future__ import annotations
@@ -12,118 +30,412 @@ import importlib
 import logging
 import os
 import signal
+import socket
 import ssl
 import sys
-from collections.abc import Sequence
-from typing import Any
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 from . import __version__
-from .protocol import Limits
+
+#: Where the package can be installed from, for messages that suggest an install.
+TRIO_INSTALL = "pip install trio (or, from a webpy checkout, pip install '.[trio]')"
+
+
+class UsageError(Exception):
+    """A mistake in the command line or the application it names: one line, exit status 2."""
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """What the command line serves: the routes, and how to name them in the banner."""
+
+    routes: Any
+    error_routes: Any
+    description: str
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    options = _parser().parse_args(argv)
-    logging.basicConfig(level=getattr(logging, options.log_level), format="%(message)s",
-                        stream=sys.stderr)
-    routes, error_routes, what = _load_routes(options)
-    ssl_context = None
-    if options.cert:
-        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ssl_context.load_cert_chain(options.cert, options.key)
-    if options.transport == "trio":
-        return _run_trio(options, routes, error_routes, ssl_context, what)
-    from .transports.threaded import HTTPServer
-
-    server = HTTPServer((options.bind, options.port), routes, error_routes,
-                        ssl_context=ssl_context, threads=options.threads,
-                        processes=options.processes, max_connections=options.max_connections,
-                        keepalive_timeout=options.keepalive_timeout)
+    """Run the command line; returns the exit status (0 after a clean stop, 2 for a mistake)."""
+    parser = build_parser()
+    options = parser.parse_args(argv)
     try:
-        server.start()  # from here on, Ctrl-C and SIGTERM stop the server cleanly
-        print(f"Serving {what} on {server.url} (Ctrl-C to stop)", flush=True)
-        server.serve_forever()
-    except KeyboardInterrupt:
-        server.stop()
-    return 0
+        _check_options(options)
+        _configure_logging(options)
+        served = _load_served(options)
+        ssl_context = _ssl_context(options)
+        if options.transport == "trio":
+            return _serve_trio(options, served, ssl_context)
+        return _serve_threaded(options, served, ssl_context)
+    except UsageError as error:
+        print(f"webpy: error: {error}", file=sys.stderr, flush=True)
+        return 2
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="webpy", description="Serve a directory, or an application's routes, over HTTP/1.1.")
-    parser.add_argument("directory", nargs="?", default=".",
-                        help="directory to serve when no --app is given, with listings for "
-                             "directories without an index.html; dotfiles are not served "
-                             "(default: .)")
-    parser.add_argument("--app", metavar="MODULE:ROUTES",
-                        help="serve the routes dict ROUTES of MODULE (and its error_routes)")
-    parser.add_argument("--bind", default="localhost", help="address to listen on (localhost)")
-    parser.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
-    parser.add_argument("--cert", help="TLS certificate chain file (PEM); enables HTTPS")
-    parser.add_argument("--key", help="TLS private key file (PEM), if not in --cert")
-    parser.add_argument("--threads", type=int, default=8, help="worker threads (8)")
-    parser.add_argument("--processes", type=int, default=1, help="worker processes (1)")
-    parser.add_argument("--transport", choices=("threaded", "trio"), default="threaded")
-    parser.add_argument("--max-connections", type=int, default=10_000, metavar="N",
-                        help="open connections beyond which clients get 503 (10000)")
-    parser.add_argument("--keepalive-timeout", type=float, default=Limits().keepalive_timeout,
-                        metavar="SECONDS", help="close idle keep-alive connections after this "
-                        f"long ({Limits().keepalive_timeout:g})")
-    parser.add_argument("--upload", action="store_true",
-                        help="let PUT create or replace and DELETE remove files in the "
-                             "served directory (off by default)")
-    parser.add_argument("--log-level", default="INFO",
-                        choices=("DEBUG", "INFO", "WARNING", "ERROR"))
-    parser.add_argument("--version", action="version", version=f"webpy {__version__}")
+# -- arguments ---------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (the usage is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser: every group of `OPTION_GROUPS`, in order."""
+    parser = _Parser(
+        prog="webpy",
+        description="Serve a directory, or an application's routes, over HTTP/1.1.",
+        epilog="Ctrl-C or SIGTERM stops the server gracefully.")
+    for add_options in OPTION_GROUPS:
+        add_options(parser)
+    parser.add_argument("--version", action="version", version=f"webpy {__version__}",
+                        help="print the version and exit")
     return parser
 
 
-def _load_routes(options: argparse.Namespace) -> tuple[Any, Any, str]:
+def _add_source_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("what to serve")
+    group.add_argument(
+        "target", nargs="?", metavar="DIR|PORT",
+        help="directory to serve when no --app is given (default: .), with listings for "
+             "directories without an index.html; dotfiles are not served. A number that "
+             "is not a directory's name is the port, as for python -m http.server")
+    group.add_argument("-d", "--directory", metavar="DIR",
+                       help="directory to serve (the same as giving it as DIR)")
+    group.add_argument("--app", metavar="MODULE:ROUTES",
+                       help="serve the routes dict ROUTES (default: routes) of MODULE, and "
+                            "its error_routes if it has some; MODULE is a module name "
+                            "importable from the current directory (myapp, pkg.app) or a "
+                            "file path (./myapp.py)")
+    group.add_argument("--upload", action="store_true",
+                       help="let PUT create or replace and DELETE remove files in the "
+                            "served directory (off by default)")
+
+
+def _add_address_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("where to listen")
+    group.add_argument("-b", "--bind", default="localhost", metavar="ADDRESS",
+                       help="address to listen on: a host name, an IPv4 or IPv6 address, "
+                            "or 0.0.0.0 for every interface (default: localhost)")
+    group.add_argument("-p", "--port", type=_integer_in(0, 65535, "a port number"),
+                       metavar="PORT", help="port to listen on; 0 picks a free one "
+                                            "(default: 8000)")
+
+
+def _add_tls_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("HTTPS")
+    group.add_argument("--cert", "--ssl-certfile", metavar="FILE",
+                       help="TLS certificate chain file (PEM); serves HTTPS")
+    group.add_argument("--key", "--ssl-keyfile", metavar="FILE",
+                       help="TLS private key file (PEM), if the --cert file does not hold it")
+
+
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("server")
+    group.add_argument("--transport", choices=("threaded", "trio"), default="threaded",
+                       help="threaded: an epoll loop over a thread pool (default); trio: "
+                            "async def handlers on trio (needs trio installed)")
+    group.add_argument("-t", "--threads", type=_integer_in(1, 10_000, "a thread count"),
+                       default=8, metavar="N",
+                       help="handler threads (threaded), or the most worker threads for "
+                            "plain handlers (trio) (default: 8)")
+    group.add_argument("-w", "--processes", "--workers", dest="processes", metavar="N",
+                       type=_integer_in(1, 1024, "a process count"), default=1,
+                       help="worker processes sharing the port, threaded transport only; "
+                            "each has its own copy of the application's module state "
+                            "(default: 1)")
+    group.add_argument("--max-connections", type=_integer_in(1, 10_000_000, "a count"),
+                       default=10_000, metavar="N",
+                       help="open connections beyond which clients get 503 (default: 10000)")
+    group.add_argument("--keepalive-timeout", type=_seconds(positive=True), metavar="SECONDS",
+                       help="close idle keep-alive connections after this long (default: 5)")
+    group.add_argument("--grace-period", type=_seconds(positive=False), default=5.0,
+                       metavar="SECONDS",
+                       help="on Ctrl-C or SIGTERM, how long requests in flight may take to "
+                            "finish before their connections are closed (default: 5)")
+
+
+def _add_logging_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("logging")
+    group.add_argument("--log-level", type=str.lower, default="info",
+                       choices=("debug", "info", "warning", "error"),
+                       help="least severe messages shown; info shows one Common Log Format "
+                            "line per request (default: info)")
+
+
+#: The option groups, in --help order. A new group is one more function here.
+OPTION_GROUPS: list[Callable[[argparse.ArgumentParser], None]] = [
+    _add_source_options,
+    _add_address_options,
+    _add_tls_options,
+    _add_server_options,
+    _add_logging_options,
+]
+
+
+def _integer_in(low: int, high: int, what: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not {what} (from {low} to {high})")
+        return value
+
+    return parse
+
+
+def _seconds(*, positive: bool) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        if not (value > 0 if positive else value >= 0) or value == float("inf"):
+            bound = "more than 0" if positive else "0 or more"
+            raise argparse.ArgumentTypeError(f"{text} seconds: must be {bound} and finite")
+        return value
+
+    return parse
+
+
+def _check_options(options: argparse.Namespace) -> None:
+    """Settle the positional DIR|PORT, and refuse combinations that make no sense."""
+    target = options.target
+    if target is not None and target.isdigit() and not os.path.isdir(target):
+        if options.port is not None:
+            raise UsageError(f"the port is given twice: {target} and --port {options.port}")
+        options.port = _integer_in(0, 65535, "a port number")(target)
+        target = None
+    if target is not None and options.directory is not None:
+        raise UsageError(f"the directory is given twice: {target} and --directory "
+                         f"{options.directory}")
+    options.directory = options.directory or target or "."
+    if options.port is None:
+        options.port = 8000
+    if options.app and (options.directory != "." or options.upload):
+        culprit = "--upload" if options.upload else f"directory {options.directory}"
+        raise UsageError(f"{culprit} has no meaning with --app, which serves its routes only")
+    if options.key and not options.cert:
+        raise UsageError("--key needs --cert (the certificate chain to go with the key)")
+    if options.processes > 1 and options.transport == "trio":
+        raise UsageError("--processes needs the threaded transport")
+
+
+def _configure_logging(options: argparse.Namespace) -> None:
+    # With several processes, each line says which worker wrote it.
+    prefix = "[%(process)d] " if options.processes > 1 else ""
+    logging.basicConfig(level=getattr(logging, options.log_level.upper()),
+                        format=prefix + "%(message)s", stream=sys.stderr)
+
+
+# -- what to serve -----------------------------------------------------------------------
+
+
+def _load_served(options: argparse.Namespace) -> Served:
     if options.app:
-        module_name, _, attribute = options.app.partition(":")
-        sys.path.insert(0, os.getcwd())
-        module = importlib.import_module(module_name)
-        return getattr(module, attribute or "routes"), getattr(module, "error_routes", None), \
-            options.app
+        served = _load_app(options.app)
+    else:
+        served = _directory(options.directory, options.upload)
+    from .app.application import Application
+    from .app.routing import RouteError
+
+    try:  # compile the tables now: a bad regex or target is one line, not a traceback later
+        Application(served.routes, served.error_routes)
+    except RouteError as error:
+        raise UsageError(f"{served.description}: {error}") from None
+    return served
+
+
+def _directory(directory: str, upload: bool) -> Served:
     from .app import files
 
-    directory = os.path.abspath(options.directory)
-    if not os.path.isdir(directory):
-        raise SystemExit(f"webpy: not a directory: {directory}")
-    return files.routes(directory, "/", listing=True, modify=options.upload), None, directory
+    path = os.path.abspath(directory)
+    if not os.path.isdir(path):
+        raise UsageError(f"not a directory: {path}")
+    return Served(files.routes(path, "/", listing=True, modify=upload), None, path)
 
 
-def _run_trio(options: argparse.Namespace, routes: Any, error_routes: Any,
-              ssl_context: ssl.SSLContext | None, what: str) -> int:
-    """Serve with trio until Ctrl-C or SIGTERM, either of which stops it gracefully."""
-    import functools
+def _load_app(spec: str) -> Served:
+    """Import ``MODULE:ROUTES`` (or ``path/to/file.py:ROUTES``) and fetch its tables."""
+    module_part, _, attribute = spec.rpartition(":") if ":" in spec else (spec, "", "")
+    attribute = attribute or "routes"
+    if not module_part:
+        raise UsageError(f"--app {spec}: expected MODULE:ROUTES, e.g. myapp:routes")
+    if module_part.endswith(".py") or "/" in module_part or os.sep in module_part:
+        path = os.path.abspath(module_part)
+        if not os.path.isfile(path):
+            raise UsageError(f"--app {spec}: no such file: {module_part}")
+        directory, filename = os.path.split(path)
+        module_name = filename.removesuffix(".py")
+        sys.path.insert(0, directory)
+    else:
+        module_name = module_part
+        sys.path.insert(0, os.getcwd())
+    module = _import(module_name, spec)
+    routes = module
+    for name in attribute.split("."):
+        try:
+            routes = getattr(routes, name)
+        except AttributeError:
+            raise UsageError(f"--app {spec}: module {module_name} has no attribute "
+                             f"{attribute!r}") from None
+    if not isinstance(routes, dict):
+        raise UsageError(f"--app {spec}: {attribute} is {_kind(routes)}, not a dict "
+                         f"{{regex: handler class}}")
+    return Served(routes, getattr(module, "error_routes", None), spec)
 
-    import trio
 
-    from .transports import trio as trio_transport
+def _import(module_name: str, spec: str) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except SyntaxError as error:
+        where = f"{error.filename}, line {error.lineno}" if error.filename else module_name
+        raise UsageError(f"--app {spec}: syntax error in {where}: {error.msg}") from None
+    except ModuleNotFoundError as error:
+        if error.name is not None and (module_name + ".").startswith(error.name + "."):
+            raise UsageError(
+                f"--app {spec}: no module named {error.name!r} in {os.getcwd()} (give "
+                f"MODULE:ROUTES with MODULE importable from here, or a file: "
+                f"path/to/app.py:routes)") from None
+        raise UsageError(f"--app {spec}: importing {module_name} failed: {error}") from None
 
-    if options.processes != 1:
-        print("webpy: --processes needs the threaded transport", file=sys.stderr)
-        return 2
-    scheme = "https" if ssl_context else "http"
 
-    async def serve_until_signalled() -> None:
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async with trio.open_nursery() as nursery:
-                addresses = await nursery.start(functools.partial(
-                    trio_transport.serve, routes, options.bind, options.port,
-                    error_routes=error_routes, ssl_context=ssl_context,
-                    thread_limit=options.threads, max_connections=options.max_connections,
-                    keepalive_timeout=options.keepalive_timeout))
-                urls = ", ".join(trio_transport.url(address, scheme) for address in addresses)
-                print(f"Serving {what} on {urls} with trio (Ctrl-C to stop)", flush=True)
-                async for _ in signals:
-                    nursery.cancel_scope.cancel()  # serve's graceful stop
-                    break
+def _kind(value: Any) -> str:
+    name = type(value).__name__
+    return f"{'an' if name[:1] in 'aeiou' else 'a'} {name}"
+
+
+def _ssl_context(options: argparse.Namespace) -> ssl.SSLContext | None:
+    if not options.cert:
+        return None
+    for flag, path in (("--cert", options.cert), ("--key", options.key)):
+        if path is None:
+            continue
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as error:
+            raise UsageError(f"{flag} {path}: {error.strerror or error}") from None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(options.cert, options.key)
+    except (ssl.SSLError, ValueError) as error:
+        files = options.cert + (f" and --key {options.key}" if options.key else "")
+        reason = getattr(error, "reason", None) or str(error)
+        raise UsageError(f"--cert {files}: not a PEM certificate chain and its private key "
+                         f"({reason})") from None
+    return context
+
+
+# -- serving -----------------------------------------------------------------------------
+
+
+class _StopSignals:
+    """SIGINT and SIGTERM for the command line: the first one asks the server to stop.
+
+    The handler only writes the signal's number to a pipe, which the main
+    thread reads: nothing else runs inside the handler, so it cannot
+    interrupt the main thread while it holds a lock it would need.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        os.write(self._write, bytes([signum]))
+
+    def wait(self) -> int:
+        """Block until a signal comes; its number."""
+        return os.read(self._read, 1)[0]
+
+    def close(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        os.close(self._read)
+        os.close(self._write)
+
+
+def _timeouts(options: argparse.Namespace) -> dict[str, Any]:
+    """The timeouts given on the command line; the others keep the server's defaults."""
+    given = {"keepalive_timeout": options.keepalive_timeout}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def _listen_error(options: argparse.Namespace, error: OSError) -> UsageError:
+    host = f"[{options.bind}]" if ":" in options.bind else options.bind
+    if isinstance(error, socket.gaierror) or not error.errno:  # a name that does not resolve
+        reason = error.strerror or str(error)
+    else:  # the system's words: trio adds the address to strerror, named here already
+        reason = os.strerror(error.errno)
+    return UsageError(f"cannot listen on {host}:{options.port}: {reason}")
+
+
+def _stopping_line(signum: int, grace_period: float) -> str:
+    return (f"Stopping on {signal.Signals(signum).name}: requests in flight have "
+            f"{grace_period:g} s to finish")
+
+
+def _serve_threaded(options: argparse.Namespace, served: Served,
+                    ssl_context: ssl.SSLContext | None) -> int:
+    from .transports.threaded import HTTPServer
 
     try:
-        trio.run(serve_until_signalled)
-    except KeyboardInterrupt:  # before the signal receiver was open
-        pass
+        server = HTTPServer((options.bind, options.port), served.routes, served.error_routes,
+                            ssl_context=ssl_context, threads=options.threads,
+                            processes=options.processes,
+                            max_connections=options.max_connections,
+                            **_timeouts(options))
+    except OSError as error:
+        raise _listen_error(options, error) from None
+    signals = _StopSignals()  # before start(), so the server leaves signals to us
+    try:
+        server.start()
+        print(f"Serving {served.description} on {server.url} (Ctrl-C to stop)", flush=True)
+        signum = signals.wait()
+        print(_stopping_line(signum, options.grace_period), flush=True)
+        server.stop(options.grace_period)
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signals.close()
+    return 0
+
+
+def _serve_trio(options: argparse.Namespace, served: Served,
+                ssl_context: ssl.SSLContext | None) -> int:
+    try:
+        import trio
+    except ImportError:
+        raise UsageError(f"--transport trio needs trio, which is not installed: "
+                         f"{TRIO_INSTALL}") from None
+    from .transports import trio as trio_transport
+    from .transports.trio_run import serve_until_signalled
+
+    scheme = "https" if ssl_context else "http"
+
+    def ready(addresses: list[tuple[str, int]]) -> None:
+        urls = ", ".join(trio_transport.url(address, scheme) for address in addresses)
+        print(f"Serving {served.description} on {urls} with trio (Ctrl-C to stop)", flush=True)
+
+    def stopping(signum: int) -> None:
+        print(_stopping_line(signum, options.grace_period), flush=True)
+
+    try:
+        trio.run(lambda: serve_until_signalled(
+            served.routes, options.bind, options.port, error_routes=served.error_routes,
+            ssl_context=ssl_context, thread_limit=options.threads,
+            max_connections=options.max_connections, grace_period=options.grace_period,
+            on_ready=ready, on_signal=stopping, **_timeouts(options)))
+    except OSError as error:
+        raise _listen_error(options, error) from None
     return 0
 
 

@@ -55,6 +55,15 @@ def example_routes(monkeypatch: pytest.MonkeyPatch) -> Any:
     return server.routes
 
 
+def test_importing_the_example_starts_no_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What `python -m webpy --app examples.keyvalue:routes` and the README's client do.
+    RecordingServer.created = []
+    monkeypatch.setattr(webpy, "HTTPServer", RecordingServer)
+    example = runpy.run_path(str(EXAMPLE), run_name="keyvalue")
+    assert RecordingServer.created == []
+    assert Client(example["routes"]).put("/k", b"v").text == "Accepted"
+
+
 def test_example_stores_returns_and_deletes_values(example_routes: Any) -> None:
     client = Client(example_routes)
     assert client.get("/greeting").status == 404

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import webpy as web
+from webpy.app.routing import RouteError
 from webpy.transports.memory import Client
 
 
@@ -162,3 +163,28 @@ def test_failing_error_page_falls_back_to_the_default(caplog: pytest.LogCaptureF
     assert response.status == 418
     assert response.text.startswith("418 ")
     assert any("BrokenPage" in record.getMessage() for record in caplog.records)
+
+
+def hello_function() -> tuple[int, str]:
+    return 200, "a function, not a handler class"
+
+
+@pytest.mark.parametrize(("routes", "named"), [
+    ({"/": hello_function}, ["'/'", "function hello_function", "HTTPHandler"]),
+    ({"/a": Specific, "/b": 42}, ["'/b'", "int 42"]),
+    ({"/items/(\\d+": Specific}, ["'/items/(\\\\d+'", "not a valid regular expression"]),
+    ([("/", Specific)], ["must be a dict", "not a list"]),
+])
+def test_a_route_table_that_cannot_be_served_is_refused_when_built(
+        routes: object, named: list[str]) -> None:
+    with pytest.raises(RouteError) as refused:
+        web.HTTPServer(("127.0.0.1", 0), routes)  # type: ignore[arg-type]
+    for words in named:
+        assert words in str(refused.value)
+    with pytest.raises(RouteError):
+        Client(routes)  # type: ignore[arg-type]
+
+
+def test_an_error_route_to_a_plain_handler_is_refused() -> None:
+    with pytest.raises(RouteError, match=r"'404' maps to class Specific.*HTTPErrorHandler"):
+        Client({"/": Specific}, {"404": Specific})  # type: ignore[dict-item]

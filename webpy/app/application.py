@@ -28,7 +28,7 @@ from .headers import Headers
 from .locks import SAFE_METHODS
 from .request import Request
 from .response import Response, normalize_body
-from .routing import Router
+from .routing import RouteError, Router
 
 logger = logging.getLogger("webpy")
 
@@ -47,6 +47,8 @@ class Application:
     def __init__(self, routes: Routes, error_routes: ErrorRoutes | None = None) -> None:
         self._router: Router[type[HTTPHandler]] = Router(routes)
         self._error_router: Router[type[HTTPErrorHandler]] = Router(error_routes)
+        _check_targets(self._router, HTTPHandler, "routes")
+        _check_targets(self._error_router, HTTPErrorHandler, "error_routes")
         self._allowed: dict[type[HTTPHandler], tuple[frozenset[str], str]] = {}
         self._is_async: dict[Callable[..., Any], bool] = {}
         self.known_methods = STANDARD_METHODS.union(
@@ -185,6 +187,17 @@ class Call:
                              exc_info=error)
             error = HTTPError(500)
         return self.app.error_response(error, self.request)
+
+
+def _check_targets(router: Router[Any], base: type, table: str) -> None:
+    """Refuse a route to anything but a `base` subclass now, rather than 405 on every request."""
+    for pattern, target in router.items():
+        if not (isinstance(target, type) and issubclass(target, base)):
+            what = getattr(target, "__qualname__", None) or repr(target)
+            kind = ("class" if isinstance(target, type) else
+                    "function" if inspect.isroutine(target) else type(target).__name__)
+            raise RouteError(f"{table} entry {pattern!r} maps to {kind} {what}, not a subclass "
+                             f"of webpy.{base.__name__}")
 
 
 def _unpack(result: Any) -> tuple[int, str | None, Any]:

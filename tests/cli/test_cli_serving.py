@@ -1,0 +1,116 @@
+"""``python -m webpy`` serving: the forms users type, the banner, the logs and a clean stop."""
+
+from __future__ import annotations
+
+import signal
+import ssl
+from pathlib import Path
+
+import httpx
+import pytest
+import trustme
+
+from cli.support import TIMEOUT, Server, free_port, run_cli
+from webpy import __version__
+from webpy.__main__ import build_parser
+
+APP = ("import webpy as web\n\nclass Hello(web.HTTPHandler):\n"
+       "    def do_get(self):\n        return 200, 'hello from the app'\n\n"
+       "routes = {'/': Hello}\n")
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "hello.txt").write_text("hello from the directory\n")
+    return tmp_path / "site"
+
+
+def test_a_number_as_the_argument_is_the_port_to_serve_the_current_directory_on(
+        site: Path) -> None:
+    port = free_port()
+    with Server(str(port), "-b", "127.0.0.1", cwd=site) as server:
+        assert server.port == port
+        assert str(site) in server.banner
+        assert httpx.get(f"{server.url}/hello.txt", timeout=TIMEOUT).text == \
+            "hello from the directory\n"
+
+
+def test_a_directory_named_like_a_number_is_served_as_a_directory(site: Path) -> None:
+    (site / "9000").mkdir()
+    (site / "9000" / "inside.txt").write_text("inside\n")
+    with Server("9000", "-b", "127.0.0.1", "-p", "0", cwd=site) as server:
+        assert httpx.get(f"{server.url}/inside.txt", timeout=TIMEOUT).text == "inside\n"
+
+
+def test_directory_option_and_short_flags(site: Path, tmp_path: Path) -> None:
+    with Server("-d", site, "-b", "127.0.0.1", "-p", "0", "-t", "2", cwd=tmp_path) as server:
+        assert httpx.get(f"{server.url}/hello.txt", timeout=TIMEOUT).status_code == 200
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("transport", ["threaded", "trio"])
+def test_a_stop_says_so_in_one_line_and_exits_zero(
+        site: Path, signum: int, transport: str) -> None:
+    server = Server(site, "-b", "127.0.0.1", "-p", "0", "--transport", transport,
+                    "--grace-period", "3")
+    with server:
+        assert httpx.get(f"{server.url}/hello.txt", timeout=TIMEOUT).status_code == 200
+        assert server.stop(signum) == 0
+    name = signal.Signals(signum).name
+    assert server.output.splitlines() == [
+        f"Stopping on {name}: requests in flight have 3 s to finish"]
+    assert "Traceback" not in server.errors
+
+
+def test_an_app_given_as_a_file_path_is_served(tmp_path: Path) -> None:
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "myapp.py").write_text(APP)
+    with Server("--app", "./project/myapp.py:routes", "-b", "127.0.0.1", "-p", "0",
+                cwd=tmp_path) as server:
+        assert httpx.get(f"{server.url}/", timeout=TIMEOUT).text == "hello from the app"
+
+
+def test_an_app_module_defaults_to_its_routes(tmp_path: Path) -> None:
+    (tmp_path / "myapp.py").write_text(APP)
+    with Server("--app", "myapp", "-b", "127.0.0.1", "-p", "0", cwd=tmp_path) as server:
+        assert httpx.get(f"{server.url}/", timeout=TIMEOUT).text == "hello from the app"
+
+
+def test_log_levels_are_accepted_in_lower_case(site: Path) -> None:
+    with Server(site, "-b", "127.0.0.1", "-p", "0", "--log-level", "warning") as server:
+        assert httpx.get(f"{server.url}/hello.txt", timeout=TIMEOUT).status_code == 200
+        server.stop()
+    assert "GET /hello.txt" not in server.errors  # no access log below info
+    with Server(site, "-b", "127.0.0.1", "-p", "0", "--log-level", "info") as server:
+        assert httpx.get(f"{server.url}/hello.txt", timeout=TIMEOUT).status_code == 200
+        server.stop()
+    assert '"GET /hello.txt HTTP/1.1" 200' in server.errors
+
+
+def test_uvicorn_style_certificate_options_serve_https(site: Path, tmp_path: Path) -> None:
+    authority = trustme.CA()
+    issued = authority.issue_cert("127.0.0.1")
+    issued.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    issued.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    client_context = ssl.create_default_context()
+    authority.configure_trust(client_context)
+    with Server(site, "-b", "127.0.0.1", "-p", "0", "--ssl-certfile", tmp_path / "cert.pem",
+                "--ssl-keyfile", tmp_path / "key.pem") as server:
+        assert server.url.startswith("https://")
+        response = httpx.get(f"{server.url}/hello.txt", verify=client_context, timeout=TIMEOUT)
+        assert response.text == "hello from the directory\n"
+
+
+def test_version_is_printed() -> None:
+    result = run_cli("--version")
+    assert (result.returncode, result.stdout.strip()) == (0, f"webpy {__version__}")
+
+
+def test_every_option_has_help_text() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for action in build_parser()._actions:
+        assert action.help, action.option_strings or action.dest
+        for flag in action.option_strings:
+            assert flag in result.stdout
