@@ -69,6 +69,10 @@ RECORDING_ROUTES: dict[str, type[web.HTTPHandler]] = {
     r"/[\s\S]*": Recorder,
 }
 
+#: The routes without the one that fails on purpose: anything but a refusal here is a bug.
+FUZZ_ROUTES = {pattern: handler for pattern, handler in RECORDING_ROUTES.items()
+               if handler is not ReflectsPath}
+
 #: Bytes that let a log line lie about what happened (CR, LF, escape sequences...).
 UNSAFE_IN_LOGS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 

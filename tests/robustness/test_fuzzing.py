@@ -25,7 +25,7 @@ from protocol.drive import serve, split
 from protocol.strategies import mutations, requests, split_points
 
 from robustness.corpus import LIMITS
-from robustness.support import RECORDING_ROUTES
+from robustness.support import FUZZ_ROUTES
 from webpy.protocol import Limits
 
 #: Statuses that say "the server failed", as opposed to "the request was refused".
@@ -68,7 +68,7 @@ def test_valid_request_before_a_mutated_one_is_answered_first(first: bytes, data
 @pytest.fixture(scope="module", params=sorted(HARNESSES))
 def live(request: pytest.FixtureRequest) -> Iterator[Server]:
     """One server per transport for all the examples of a test: a server per example is slow."""
-    with HARNESSES[request.param]().serve(RECORDING_ROUTES, **LIMITS) as server:
+    with HARNESSES[request.param]().serve(FUZZ_ROUTES, **LIMITS) as server:
         yield server
 
 
