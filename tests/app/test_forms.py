@@ -350,3 +350,34 @@ def test_httpx_forms_over_a_socket(server: web.HTTPServer) -> None:
         assert http.post("/echo", json={"a": 1}).status_code == 415
         too_big = http.post("/small", files={"f": ("f", b"x" * 1000, "text/plain")})
         assert too_big.status_code == 413
+
+
+class Upload(FormHandler):
+    """The README's upload handler: reads a field and a file the client may not send."""
+
+    def do_post(self) -> tuple[int, str]:
+        form = self.request.body
+        photo = form.files["photo"]
+        return 201, f"{form['title']}: {photo.filename} ({len(photo.data)} bytes)"
+
+
+def test_a_field_the_client_did_not_send_is_400_naming_it() -> None:
+    client = Client({"/upload": Upload})
+    photo = {"photo": ("a.jpg", b"jpg", "image/jpeg")}
+    body, headers = multipart(data={"title": "Hello"}, files=photo)
+    assert client.post("/upload", body, headers).text == "Hello: a.jpg (3 bytes)"
+    body, headers = multipart(data={}, files={"photo": ("a.jpg", b"jpg", "image/jpeg")})
+    missing_field = client.post("/upload", body, headers)
+    assert (missing_field.status, missing_field.text) == (
+        400, "400 Bad Request\nthe form has no field 'title'\n")
+    body, headers = multipart(data={"title": "Hello"}, files={})
+    missing_file = client.post("/upload", body, headers)
+    assert (missing_file.status, missing_file.text) == (
+        400, "400 Bad Request\nthe form has no file 'photo'\n")
+
+
+def test_a_missing_field_is_still_a_key_error_to_the_handler() -> None:
+    form = Form([("a", "1")])
+    with pytest.raises(KeyError):
+        form["b"]
+    assert (form.get("b"), form.get("b", "default")) == (None, "default")

@@ -109,8 +109,8 @@ def test_generator_body_is_streamed_chunked() -> None:
 def test_stream_yielding_a_non_bytes_chunk_is_cut_off_and_logged(
         bad_chunk: Any, caplog: pytest.LogCaptureFixture) -> None:
     class Odd(web.HTTPHandler):
-        def do_get(self) -> tuple[int, list[Any]]:
-            return 200, [b"ok", bad_chunk, b"never"]
+        def do_get(self) -> tuple[int, tuple[Any, ...]]:
+            return 200, (b"ok", bad_chunk, b"never")
 
     connection = client_for(Odd).connect()
     connection.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -122,8 +122,8 @@ def test_stream_yielding_a_non_bytes_chunk_is_cut_off_and_logged(
 
 def test_stream_may_yield_text_and_buffers() -> None:
     class Mixed(web.HTTPHandler):
-        def do_get(self) -> tuple[int, list[Any]]:
-            return 200, [b"a", "é", bytearray(b"b"), memoryview(b"c"), b""]
+        def do_get(self) -> tuple[int, tuple[Any, ...]]:
+            return 200, (b"a", "é", bytearray(b"b"), memoryview(b"c"), b"")
 
     assert client_for(Mixed).get("/").body == "aébc".encode()
 
@@ -224,8 +224,8 @@ def test_real_file_body_becomes_a_file_region_not_bytes(tmp_path: Path) -> None:
 
 def test_iterable_body_becomes_a_stream_of_unknown_length() -> None:
     class Listing(web.HTTPHandler):
-        def do_get(self) -> tuple[int, list[bytes]]:
-            return 200, [b"a", b"b"]
+        def do_get(self) -> tuple[int, tuple[bytes, ...]]:
+            return 200, (b"a", b"b")
 
     call = Application({"/": Listing}).begin(Request("GET", "/"))
     assert not isinstance(call, web.Response)
@@ -625,3 +625,48 @@ def test_unwritable_custom_error_page_falls_back_to_a_bare_500(
     connection.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
     assert connection.receive().count(b"HTTP/1.1 500 Internal Server Error\r\n") == 2
     assert len([record for record in caplog.records if record.name == "webpy"]) >= 2
+
+
+def test_a_plain_handler_sends_dicts_and_lists_as_json() -> None:
+    class Things(web.HTTPHandler):
+        def do_get(self) -> tuple[int, Any]:
+            if self.request.query.get("as") == "list":
+                return 200, [{"name": "x"}, "é"]
+            return 200, {"name": "x", "id": 1}
+
+    client = client_for(Things)
+    one = client.get("/")
+    assert one.headers["Content-Type"] == "application/json"
+    assert one.headers["Content-Length"] == str(len(one.body))  # sent whole, not chunked
+    assert one.json() == {"name": "x", "id": 1}
+    many = client.get("/?as=list")
+    assert (many.headers["Content-Type"], many.json()) == ("application/json",
+                                                           [{"name": "x"}, "é"])
+
+
+def test_a_handler_may_type_its_json_itself() -> None:
+    class Problem(web.HTTPHandler):
+        def do_get(self) -> tuple[int, dict[str, str]]:
+            self.response.headers["Content-Type"] = "application/problem+json"
+            return 404, {"title": "not here"}
+
+    response = client_for(Problem).get("/")
+    assert (response.status, response.headers["Content-Type"], response.json()) == (
+        404, "application/problem+json", {"title": "not here"})
+
+
+@pytest.mark.parametrize(("body", "type_name"), [
+    (42, "int"), (object(), "object"), ({"when": object()}, "object")])
+def test_a_body_of_an_unsupported_type_is_a_logged_500_naming_handler_and_type(
+        body: Any, type_name: str, caplog: pytest.LogCaptureFixture) -> None:
+    class Wrong(web.HTTPHandler):
+        def do_get(self) -> tuple[int, Any]:
+            return 200, body
+
+    with caplog.at_level(logging.ERROR, logger="webpy"):
+        assert client_for(Wrong).get("/").status == 500
+    [record] = [record for record in caplog.records if record.name == "webpy"]
+    assert record.exc_info is not None
+    message = str(record.exc_info[1])
+    assert "Wrong.do_get returned a body that cannot be sent" in message
+    assert type_name in message

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 import webpy as web
+from webpy.app.forms import Form, FormHandler
 from webpy.app.json import JSONHandler, is_json_type
 from webpy.transports.memory import Client
 
@@ -59,10 +60,36 @@ def test_json_content_types_are_recognised(client: Client, content_type: str) ->
     assert response.json() == {"type": "list", "value": [1, 2]}
 
 
-def test_other_bodies_stay_bytes(client: Client) -> None:
-    for headers in ({"Content-Type": "text/plain"}, {}):
-        response = client.post("/echo", b"[1, 2]", headers)
-        assert response.json() == {"type": "bytes", "value": "[1, 2]"}
+@pytest.mark.parametrize("content_type", [
+    "application/x-www-form-urlencoded",  # what `curl -d '{"a":1}'` sends
+    "text/plain", "multipart/form-data; boundary=x", "application/xml"])
+def test_a_body_of_another_type_is_415_naming_the_type_expected(
+        client: Client, content_type: str) -> None:
+    response = client.post("/echo", b'{"a":1}', {"Content-Type": content_type})
+    assert response.status == 415
+    assert "must be JSON (Content-Type: application/json)" in response.text
+    assert response.headers["Accept"] == "application/json"
+    assert content_type.split(";")[0] not in response.text  # nothing the client sent is echoed
+
+
+def test_a_body_of_another_type_is_refused_before_it_is_sent() -> None:
+    connection = Client({"/echo": Echo}).connect()
+    connection.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                    b"Content-Length: 7\r\nExpect: 100-continue\r\n\r\n")
+    head = connection.receive()
+    assert head.startswith(b"HTTP/1.1 415 ")
+    assert b"100 Continue" not in head
+
+
+def test_a_body_without_a_content_type_is_parsed_as_json(client: Client) -> None:
+    response = client.post("/echo", b'{"a": 1}')
+    assert response.json() == {"type": "dict", "value": {"a": 1}}
+    assert client.post("/echo", b"not json").status == 400
+
+
+def test_requests_without_a_body_need_no_content_type(client: Client) -> None:
+    assert client.post("/echo", b"", {"Content-Type": "text/plain"}).json() == {
+        "type": "bytes", "value": ""}
 
 
 def test_empty_json_body_is_none(client: Client) -> None:
@@ -144,3 +171,14 @@ def test_bodies_it_does_not_handle_go_to_the_next_base() -> None:
     client = Client({"/": Both})
     assert client.post("/", b"text", {"Content-Type": "text/plain"}).text == "<TEXT>"
     assert client.post("/", json=[1]).json() == {"json": [1]}
+
+
+def test_a_form_base_after_it_still_gets_forms() -> None:
+    class FormsToo(JSONHandler, FormHandler):
+        def do_post(self) -> tuple[int, Any]:
+            body = self.request.body
+            return 200, {"form": dict(body.items())} if isinstance(body, Form) else {"json": body}
+
+    client = Client({"/": FormsToo})
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert client.post("/", b"a=1", form).json() == {"form": {"a": "1"}}

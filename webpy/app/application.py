@@ -177,7 +177,12 @@ class Call:
     def _finish(self, result: Any) -> Response:
         response = self.response
         response.status, response.reason, body = _unpack(result)
-        response.body = normalize_body(self.handler.encode(body), response.headers)
+        try:
+            response.body = normalize_body(self.handler.encode(body), response.headers)
+        except TypeError as error:  # the 500 is logged naming the handler that returned it
+            name = getattr(self.function, "__name__", "a method")
+            raise TypeError(f"{type(self.handler).__qualname__}.{name} returned a body that "
+                            f"cannot be sent: {error}") from None
         return response
 
     def _fail(self, error: Exception) -> Response:

@@ -31,6 +31,11 @@ body limit) and parsed there, which takes a few times the body's size and
 time growing with its number of lines. Large uploads belong in a handler
 with ``stream_request_body = True`` that writes them out as they arrive.
 
+A field the handler reads that the client did not send (``form["title"]``,
+``form.files["photo"]``) is the client's mistake, as in Flask: `MissingField`,
+an `HTTPError` 400 naming the field that is also a `KeyError`, so code that
+catches KeyError still works.
+
 Field names, values and file names are UTF-8 (a text part may name another
 charset). File names are given as sent: a browser escapes ``"`` as ``%22``,
 and a name may contain path separators, so never use one as a path as it is.
@@ -70,6 +75,21 @@ class UploadedFile:
     data: bytes = field(repr=False)
 
 
+class MissingField(HTTPError, KeyError):
+    """A form field the handler asked for and the request lacks: 400 naming the field.
+
+    The name comes from the handler's code, never from the request, so the
+    error page echoes nothing the client sent.
+    """
+
+    def __init__(self, name: str, kind: str = "field") -> None:
+        super().__init__(400, f"the form has no {kind} {name!r}")
+        self.name = name
+
+    def __str__(self) -> str:  # KeyError's own would show the message quoted
+        return HTTPError.__str__(self)
+
+
 class Files:
     """The files of a form by field name: `files[name]` is the first, `get_all(name)` every one."""
 
@@ -82,7 +102,7 @@ class Files:
         for item_name, file in self._items:
             if item_name == name:
                 return file
-        raise KeyError(name)
+        raise MissingField(name, "file")
 
     def get(self, name: str) -> UploadedFile | None:
         try:
@@ -124,6 +144,13 @@ class Form(MultiDict):
                  files: Iterable[tuple[str, UploadedFile]] = ()) -> None:
         super().__init__(fields)
         self.files = Files(files)
+
+    def __getitem__(self, name: str) -> str:
+        """The field's first value; `MissingField` (400, a KeyError) if the form has none."""
+        try:
+            return super().__getitem__(name)
+        except KeyError:
+            raise MissingField(name) from None
 
     def __repr__(self) -> str:
         return f"Form({self.items()!r}, files={self.files.items()!r})"

@@ -7,11 +7,19 @@
             item = self.request.body          # parsed: a dict, list, str, number...
             return 201, {"stored": item}      # sent as application/json
 
-A request body is parsed only when its Content-Type says JSON
-(``application/json`` or any ``application/...+json``), so a handler can
-still take other uploads as bytes; a body that is not valid JSON is refused
-with 400 before the handler runs. A dict or list returned as the body is
-serialised as UTF-8 JSON; anything else is sent as a plain handler's would be.
+Request bodies: a body whose Content-Type says JSON (``application/json``
+or any ``application/...+json``) is parsed into `self.request.body`; one
+that is not valid JSON is refused with 400 before the handler runs. A body
+sent with no Content-Type at all is parsed as JSON too (what a bare
+``http.client`` or a hand-written request sends, as FastAPI does). A body of
+any other type (``curl -d`` sends form encoding; ``text/plain``) is refused
+with 415, naming the type expected, before it is read, unless another base
+class in the handler's hierarchy decodes bodies (``class X(JSONHandler,
+FormHandler)``), which then gets it.
+
+Responses: every handler sends a dict or list body as JSON (see
+`webpy.app.response`); a `JSONHandler` does it through `dumps`, which a
+subclass may override (indented, sorted, other types).
 """
 
 from __future__ import annotations
@@ -34,13 +42,29 @@ class JSONHandler(HTTPHandler):
     combines with other handler bases by inheritance.
     """
 
+    def prepare(self) -> None:
+        """Refuse a body that is not JSON (415) before it is read, if nothing else decodes it."""
+        super().prepare()
+        headers = self.request.headers
+        if (type(self).decode is JSONHandler.decode and not _others_decode(type(self))
+                and not _acceptable(headers.get("Content-Type"))
+                and ("Transfer-Encoding" in headers
+                     or headers.get("Content-Length", "0") != "0")):
+            raise _not_json()
+
     def decode(self, body: bytes) -> Any:
         """Parse `body` if the request says it is JSON; raise HTTPError(400) if it is not valid.
 
-        An empty JSON body becomes None, the way an absent value reads.
+        An empty JSON body becomes None, the way an absent value reads. A body
+        of another type goes to the next base's `decode` if one defines it,
+        and is refused with 415 otherwise.
         """
-        if not is_json_type(self.request.headers.get("Content-Type")):
-            return super().decode(body)  # another base may know this type
+        if not _acceptable(self.request.headers.get("Content-Type")):
+            if _others_decode(type(self)):
+                return super().decode(body)  # another base knows this type
+            if body:
+                raise _not_json()
+            return super().decode(body)
         if not body.strip():
             return None
         try:
@@ -49,7 +73,7 @@ class JSONHandler(HTTPHandler):
             raise HTTPError(400, f"request body is not valid JSON: {_first_line(error)}") from None
 
     def encode(self, body: Any) -> Any:
-        """Serialise a dict or list body as JSON, typed application/json unless already typed."""
+        """Serialise a dict or list body with `dumps`, typed application/json unless typed."""
         if not isinstance(body, dict | list):
             return super().encode(body)
         self.response.headers.setdefault("Content-Type", JSON_TYPE)
@@ -67,6 +91,31 @@ def is_json_type(content_type: str | None) -> bool:
     media_type = content_type.split(";", 1)[0].strip().lower()
     kind, _, subtype = media_type.partition("/")
     return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
+def _acceptable(content_type: str | None) -> bool:
+    """JSON, or no Content-Type at all (parsed as JSON, as documented above)."""
+    return content_type is None or is_json_type(content_type)
+
+
+def _others_decode(handler_class: type[HTTPHandler]) -> bool:
+    """Whether a base after JSONHandler in `handler_class`'s MRO defines its own `decode`."""
+    known = _OTHERS_DECODE.get(handler_class)
+    if known is None:
+        mro = handler_class.__mro__
+        after = [base for base in mro[mro.index(JSONHandler) + 1:] if "decode" in vars(base)]
+        known = _OTHERS_DECODE[handler_class] = bool(after) and after[0] is not HTTPHandler
+    return known
+
+
+#: `_others_decode` per handler class, worked out once (the answer never changes).
+_OTHERS_DECODE: dict[type[HTTPHandler], bool] = {}
+
+
+def _not_json() -> HTTPError:
+    # A fixed text: the type the client sent is not repeated back to it.
+    return HTTPError(415, f"the request body must be JSON (Content-Type: {JSON_TYPE})",
+                     headers={"Accept": JSON_TYPE})
 
 
 def _first_line(error: BaseException) -> str:

@@ -1,14 +1,18 @@
 """What a handler builds of the response, and the body forms the transports send.
 
-A handler returns its body as str, bytes, None, a binary file object or an
-iterable of bytes (sync or async). `normalize_body` turns that into one of
-three forms, so transports never guess: `bytes`, `FileBody` (a region of a
-real file, which a socket transport may hand to `sendfile`) or `StreamBody`
-(chunks of possibly unknown length).
+A handler returns its body as str, bytes, None, a dict or list (sent as
+JSON, as Flask and FastAPI users expect), a binary file object or an
+iterable of bytes (sync or async) other than a list. `normalize_body` turns
+that into one of three forms, so transports never guess: `bytes`,
+`FileBody` (a region of a real file, which a socket transport may hand to
+`sendfile`) or `StreamBody` (chunks of possibly unknown length). Anything
+else is a TypeError naming the type, which the dispatcher logs, naming the
+handler, and answers with 500.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
@@ -17,6 +21,8 @@ from typing import IO, Any
 
 from .headers import Headers
 
+#: Content-Type of dict and list bodies.
+JSON_TYPE = "application/json"
 #: Size of the pieces a file-like object without a file descriptor is read in.
 READ_SIZE = 64 * 1024
 
@@ -77,8 +83,10 @@ def normalize_body(body: Any, headers: Headers) -> Body:
     """Turn what a handler returned into a `Body`, setting a default Content-Type.
 
     str is sent as UTF-8 (text/plain unless the handler set a type); bytes are
-    sent as they are; a file object is streamed, never read into memory whole.
-    Raises TypeError for anything else.
+    sent as they are; a dict or list as UTF-8 JSON (application/json unless
+    the handler set a type); a file object is streamed, never read into
+    memory whole. Raises TypeError for anything else, and for a dict or list
+    that JSON cannot represent.
     """
     if body is None:
         return b""
@@ -90,6 +98,11 @@ def normalize_body(body: Any, headers: Headers) -> Body:
         if body and "content-type" not in headers:
             headers["Content-Type"] = "application/octet-stream"
         return bytes(body)
+    if isinstance(body, dict | list):
+        # Before the iterable case: iterating a dict would send its keys.
+        if "content-type" not in headers:
+            headers["Content-Type"] = JSON_TYPE
+        return json.dumps(body, ensure_ascii=False).encode("utf-8")
     if isinstance(body, FileBody | StreamBody):
         return body
     if hasattr(body, "read"):
@@ -100,7 +113,9 @@ def normalize_body(body: Any, headers: Headers) -> Body:
         return StreamBody(aiter(body))
     if isinstance(body, Iterable):
         return StreamBody(iter(body))
-    raise TypeError(f"cannot send a {type(body).__name__} as a response body")
+    raise TypeError(f"a body of type {type(body).__name__} cannot be sent; a body is str, "
+                    f"bytes, None, a dict or list (JSON), a binary file or an iterable of "
+                    f"bytes")
 
 
 def _file_body(file: Any) -> Body:
