@@ -13,8 +13,13 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import trio
+import trio.testing
 
 import webpy as web
+from webpy.app.locks import ReadWriteLock, ReadWriteState
 from webpy.transports.memory import Client, ClientResponse
 
 #: Only ever reached if the server deadlocks.
@@ -133,3 +138,143 @@ def test_resource_locks_are_forgotten_when_unused() -> None:
         client.get(f"/resource/{number}")
         client.put(f"/resource/{number}", "x")
     assert len(client.site.locks) == 0
+
+
+# -- writer preference: a waiting writer holds back new readers -------------------------
+
+
+def _until_readers_are_refused(lock: Any) -> None:
+    """Spin until a new reader is refused, which happens only once a writer waits.
+
+    The probe itself is the behaviour under test: without writer preference
+    readers are never refused while only readers hold the lock, and the
+    deadline turns that into a failure.
+    """
+    deadline = time.monotonic() + DEADLOCK_TIMEOUT
+    while lock.try_acquire(False):
+        lock.release(False)
+        assert time.monotonic() < deadline, "a waiting writer never held back a new reader"
+
+
+def test_reader_writer_state_lets_a_waiting_writer_go_before_new_readers() -> None:
+    state = ReadWriteState()
+    assert state.try_take(False)  # a reader is inside
+    assert not state.try_take(True)
+    state.enqueue(True)  # so a writer waits...
+    assert not state.try_take(False)  # ...and a newcomer reader must wait behind it
+    assert not state.try_take_queued(True)
+    assert state.release(False)  # the last reader out wakes the writer
+    assert state.try_take_queued(True)
+    assert not state.try_take(False)
+    assert state.release(True)
+    assert state.try_take(False)
+
+
+def test_reader_writer_state_releases_readers_when_the_only_waiting_writer_gives_up() -> None:
+    state = ReadWriteState()
+    assert state.try_take(False)
+    state.enqueue(True)
+    state.enqueue(True)
+    assert not state.dequeue(True)  # another writer still waits: readers stay held back
+    assert not state.try_take(False)
+    assert state.dequeue(True)
+    assert state.try_take(False)
+
+
+def test_threaded_lock_makes_new_readers_wait_for_a_waiting_writer() -> None:
+    lock = ReadWriteLock()
+    order: list[str] = []
+    writer_inside = threading.Event()
+    writer_may_leave = threading.Event()
+    lock.acquire(False)  # the first reader
+
+    def writer() -> None:
+        lock.acquire(True)
+        order.append("writer")
+        writer_inside.set()
+        assert writer_may_leave.wait(DEADLOCK_TIMEOUT)
+        lock.release(True)
+
+    def late_reader() -> None:
+        lock.acquire(False)
+        order.append("reader")
+        lock.release(False)
+
+    with ThreadPoolExecutor(2) as pool:
+        writing = pool.submit(writer)
+        try:
+            _until_readers_are_refused(lock)
+            reading = pool.submit(late_reader)
+        finally:
+            lock.release(False)  # the first reader leaves: the writer, not the late reader, is next
+        assert writer_inside.wait(DEADLOCK_TIMEOUT)
+        writer_may_leave.set()
+        writing.result(timeout=DEADLOCK_TIMEOUT)
+        reading.result(timeout=DEADLOCK_TIMEOUT)
+    assert order == ["writer", "reader"]
+
+
+def test_trio_lock_makes_new_readers_wait_for_a_waiting_writer() -> None:
+    async def main() -> list[str]:
+        from webpy.transports.trio import ReadWriteLock as TrioReadWriteLock
+
+        lock = TrioReadWriteLock()
+        order: list[str] = []
+        assert lock.try_acquire(False)
+
+        async def writer() -> None:
+            await lock.acquire(True)
+            order.append("writer")
+            lock.release(True)
+
+        async def late_reader() -> None:
+            await lock.acquire(False)
+            order.append("reader")
+            lock.release(False)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer)
+            await trio.testing.wait_all_tasks_blocked()
+            assert not lock.try_acquire(False)
+            nursery.start_soon(late_reader)
+            await trio.testing.wait_all_tasks_blocked()
+            lock.release(False)
+        return order
+
+    assert trio.run(main) == ["writer", "reader"]
+
+
+def test_a_stream_of_gets_does_not_starve_a_put() -> None:
+    """Through the request cycle: GETs keep arriving while one is inside, yet the PUT runs."""
+    first_get_inside = threading.Event()
+    let_first_get_go = threading.Event()
+    log: list[str] = []
+
+    class Page(web.HTTPHandler):
+        def do_get(self) -> tuple[int, str]:
+            if self.request.query.get("first"):
+                first_get_inside.set()
+                assert let_first_get_go.wait(DEADLOCK_TIMEOUT)
+            log.append("get")
+            return 200, "page"
+
+        def do_put(self) -> tuple[int, str]:
+            log.append("put")
+            return 200, "stored"
+
+    client = Client({"/page": Page})
+    with ThreadPoolExecutor(8) as pool:
+        first = pool.submit(client.get, "/page?first=1")
+        assert first_get_inside.wait(DEADLOCK_TIMEOUT)
+        put = pool.submit(client.put, "/page", "new")
+        lock = client.site.locks.hold("/page")
+        try:
+            _until_readers_are_refused(lock)  # the PUT now waits behind the first GET
+            later = [pool.submit(client.get, "/page") for _ in range(5)]
+        finally:
+            client.site.locks.drop("/page")
+            let_first_get_go.set()
+        assert put.result(timeout=DEADLOCK_TIMEOUT).text == "stored"
+        assert [get.result(timeout=DEADLOCK_TIMEOUT).text for get in [first, *later]] == \
+            ["page"] * 6
+    assert log[:2] == ["get", "put"]  # the first GET, then the PUT, before any later GET
