@@ -63,6 +63,13 @@ class ByteClient:
         return any(isinstance(event, AcceptConnection) for event in self.events)
 
     @property
+    def subprotocol(self) -> str | None:
+        for event in self.events:
+            if isinstance(event, AcceptConnection):
+                return event.subprotocol
+        return None
+
+    @property
     def rejection(self) -> RejectConnection | None:
         for event in self.events:
             if isinstance(event, RejectConnection):

@@ -357,6 +357,10 @@ class WebSocketSession:
         self._outgoing += self._ws.send(CloseConnection(code=code, reason=reason or None))
         self._state = _State.CLOSING
 
+    @property
+    def has_data_to_send(self) -> bool:
+        return bool(self._outgoing)
+
     def data_to_send(self) -> bytes:
         """Everything the session wants written since the last call (maybe ``b""``)."""
         data = bytes(self._outgoing)

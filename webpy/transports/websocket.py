@@ -1,0 +1,331 @@
+"""A WebSocket's life after the handshake, as the same actions every transport performs.
+
+Theory of operation
+-------------------
+The request cycle routes an upgrade request and lets the handler vet it
+like any other (`prepare`). Then `vet` checks the handshake and the origin
+and answers with a `Response` to send (400, 403, 426) or an `Upgrade`; and
+`serve(upgrade, trailing)` is the rest of the connection: a generator of
+the driver's actions, performed by the transport exactly as it performs a
+request's.
+
+- `Write` the 101, and whatever the session wants written (pongs, close
+  frames, the handler's messages).
+- `WebSocketRead`: wait for the client's next bytes. Its timeout is the
+  session's keep-alive policy (ping after `ping_interval`, give up after
+  `ping_timeout`), so a transport parks an open WebSocket exactly as it
+  parks an idle keep-alive connection: on the threaded transport it waits in
+  epoll and holds no thread. A read that times out (result None) lets the
+  session ping or give up.
+- `Handle` a `HookCall`: run `on_connect` / `on_message(message)` in a
+  worker (or await it, if ``async def``), only once a whole message is in.
+  Its result is a `Response` whose status says how it went: 200 done, 500
+  the hook raised (close 1011), 503 no worker free (close 1013).
+
+Sending from outside the handler's methods (another thread pushes a
+message) queues bytes in the `Link` and, if the transport parked the
+connection with a wake-up callable (`WebSocketRead.park`), calls it: the
+transport then resumes the read with `WOKEN`, and the queued bytes are
+written. A transport without that hook still delivers them, at the
+connection's next event (a message from the client or a ping).
+
+When the generator ends, the transport closes the connection. If the
+transport closes the generator first (the client vanished, the server
+stopped), `on_close(1006)` still runs, once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..app import Call, HTTPError, Response
+from ..app.websocket import WebSocketClosed, WebSocketHandler
+from ..protocol import NEED_DATA, Limits
+from ..protocol.websocket import (
+    ABNORMAL_CLOSURE,
+    GOING_AWAY,
+    INTERNAL_ERROR,
+    TRY_AGAIN_LATER,
+    Closed,
+    HandshakeError,
+    Message,
+    SessionClosed,
+    SessionPolicy,
+    WebSocketSession,
+    read_handshake,
+    switching_protocols,
+)
+from .driver import Action, Handle, Read, Write
+
+logger = logging.getLogger("webpy")
+
+
+class _Woken:
+    """What a parked `WebSocketRead` returns when `wake` resumed it (not bytes, not None)."""
+
+    def __repr__(self) -> str:
+        return "WOKEN"
+
+
+WOKEN = _Woken()
+
+
+@dataclass(frozen=True, slots=True)
+class Upgrade:
+    """A vetted handshake: the call whose handler takes the connection over, and the 101."""
+
+    call: Call
+    fields: list[tuple[bytes, bytes]]
+    extensions: list[Any]
+    subprotocol: str | None
+
+    @property
+    def handler(self) -> WebSocketHandler:
+        return self.call.handler  # type: ignore[return-value]
+
+
+def is_websocket(call: Call) -> bool:
+    """Whether `call` is for a WebSocket route (so the transport must not run `do_get`)."""
+    return isinstance(call.handler, WebSocketHandler)
+
+
+def vet(call: Call) -> Response | Upgrade:
+    """Check the handshake and the origin; the refusal to send, or the `Upgrade` to serve."""
+    request = call.request
+    handler: WebSocketHandler = call.handler  # type: ignore[assignment]
+    try:
+        handshake = read_handshake(request.method, request.http_version, request.headers.items())
+        if not handler.check_origin(handshake.origin):
+            raise HTTPError(403, "This origin may not open the WebSocket.")
+        subprotocol = handler.select_subprotocol(handshake.subprotocols)
+        fields, extensions = handshake.accept(subprotocol, compression=handler.compression)
+    except HandshakeError as error:
+        return call.app.error_response(
+            HTTPError(error.status_code, error.detail, headers=dict(error.headers)), request)
+    except HTTPError as error:
+        return call.app.error_response(error, request)
+    except Exception as error:  # check_origin or select_subprotocol raised
+        return call.fail(error)
+    return Upgrade(call, fields, extensions, subprotocol)
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketRead(Read):
+    """Wait for the client's next bytes for at most `seconds` (the keep-alive policy).
+
+    A transport that can be woken calls `park(wake)` before it waits: if that
+    returns True, there is something to write already and it resumes at once
+    with `WOKEN`; otherwise `wake()` may be called from any thread later, and
+    must make the transport resume the read with `WOKEN` (if it has not
+    resumed it already).
+    """
+
+    seconds: float = 0.0
+    link: Link | None = field(default=None, compare=False)
+
+    def timeout(self, limits: Limits) -> float:
+        return self.seconds
+
+    def park(self, wake: Callable[[], None]) -> bool:
+        return self.link is not None and self.link.park(wake)
+
+    def going_away(self) -> None:
+        """The server is stopping: close with 1001 at the next resume (expire the read)."""
+        if self.link is not None:
+            self.link.going_away()
+
+
+class Link:
+    """The handler's `Outbox`: the session behind a lock, shared by the cycle and any thread."""
+
+    __slots__ = ("_lock", "_session", "_stopping", "_wake")
+
+    def __init__(self, session: WebSocketSession) -> None:
+        self._session = session
+        self._lock = threading.Lock()
+        self._wake: Callable[[], None] | None = None
+        self._stopping = False
+
+    # The handler's verbs, from any thread.
+
+    def send(self, message: str | bytes) -> None:
+        with self._lock:
+            try:
+                self._session.send(message)
+            except SessionClosed as error:
+                raise WebSocketClosed(str(error)) from None
+            wake, self._wake = self._wake, None
+        if wake is not None:
+            wake()
+
+    def close(self, code: int, reason: str) -> None:
+        with self._lock:
+            self._session.close(code, reason)
+            wake, self._wake = self._wake, None
+        if wake is not None:
+            wake()
+
+    @property
+    def is_open(self) -> bool:
+        return self._session.is_open
+
+    # The cycle's side.
+
+    def park(self, wake: Callable[[], None]) -> bool:
+        with self._lock:
+            if self._pending():
+                return True
+            self._wake = wake
+            return False
+
+    def going_away(self) -> None:
+        self._stopping = True
+
+    def resume(self, result: Any) -> None:
+        """Feed what the read returned: bytes, None (timed out) or WOKEN."""
+        with self._lock:
+            self._wake = None
+            session = self._session
+            if self._stopping and session.is_open:
+                session.close(GOING_AWAY, "server shutting down")
+            elif result is None:
+                session.timed_out()
+            elif result is not WOKEN:
+                session.receive_data(result)
+
+    def next_event(self) -> Message | Closed | Any:
+        with self._lock:
+            return self._session.next_event()
+
+    def take(self) -> bytes:
+        with self._lock:
+            return self._session.data_to_send()
+
+    def fail(self, code: int, reason: str) -> None:
+        with self._lock:
+            self._session.close(code, reason)
+
+    def read(self) -> WebSocketRead:
+        with self._lock:
+            return WebSocketRead("websocket", self._session.read_timeout, self)
+
+    def _pending(self) -> bool:
+        session = self._session
+        return session.has_data_to_send or session.closed is not None
+
+
+def policy_of(handler: WebSocketHandler) -> SessionPolicy:
+    return SessionPolicy(max_message_bytes=handler.max_message_bytes,
+                         ping_interval=handler.ping_interval,
+                         ping_timeout=handler.ping_timeout)
+
+
+def serve(upgrade: Upgrade, trailing: bytes = b"", *, head: bytes | None = None
+          ) -> Generator[Action, Any, None]:
+    """The connection after the handshake: write the 101, then messages until closed.
+
+    `trailing` are the bytes that came after the handshake in the same read;
+    `head` the 101 response, if the HTTP layer wrote it (else it is written here).
+    """
+    handler = upgrade.handler
+    session = WebSocketSession(policy_of(handler), upgrade.extensions, trailing)
+    link = Link(session)
+    handler.attach(link, upgrade.subprotocol)
+    ended: Closed | None = None
+    try:
+        yield Write(head if head is not None else switching_protocols(upgrade.fields))
+        outcome = yield Handle(HookCall(upgrade.call, handler.on_connect), None)
+        _check(outcome, link)
+        while True:
+            data = link.take()
+            if data:
+                yield Write(data)
+            event = link.next_event()
+            if type(event) is Message:
+                outcome = yield Handle(HookCall(upgrade.call, handler.on_message, event.data),
+                                       None)
+                _check(outcome, link)
+            elif type(event) is Closed:
+                ended = event
+                data = link.take()  # the answer to the client's close frame
+                if data:
+                    yield Write(data)
+                return
+            else:
+                assert event is NEED_DATA
+                link.resume((yield link.read()))
+    finally:
+        if ended is None:
+            ended = Closed(ABNORMAL_CLOSURE, "connection lost")
+        _on_close(handler, ended)
+
+
+def _check(outcome: Response, link: Link) -> None:
+    if outcome.status == 500:
+        link.fail(INTERNAL_ERROR, "internal error")
+    elif outcome.status == 503:
+        link.fail(TRY_AGAIN_LATER, "server busy")
+
+
+def _on_close(handler: WebSocketHandler, closed: Closed) -> None:
+    try:
+        handler.on_close(closed.code, closed.reason)
+    except Exception:
+        logger.exception("%s.on_close failed", type(handler).__name__)
+
+
+_DONE = Response(200)
+_FAILED = Response(500)
+_BUSY = Response(503)
+
+
+class HookCall(Call):
+    """One of the handler's event methods, run by the transport as it runs a `Handle`.
+
+    Never raises: the result is a `Response` whose status says how it went
+    (200 done, 500 the method raised, 503 the transport had no worker free).
+    """
+
+    __slots__ = ("_args",)
+
+    def __init__(self, call: Call, hook: Callable[..., Any], *args: Any) -> None:
+        super().__init__(call.app, call.handler, hook, call.request, call.response)
+        self._args = args
+
+    @property
+    def stream_body(self) -> bool:
+        return False
+
+    @property
+    def resource(self) -> str | None:
+        return None
+
+    def run(self, body: bytes | None = None) -> Response:
+        try:
+            self.function(*self._args)
+        except Exception:
+            logger.exception("error in %s", _name(self.function))
+            return _FAILED
+        return _DONE
+
+    async def run_async(self, body: bytes | None = None) -> Response:
+        try:
+            await self.function(*self._args)
+        except Exception:
+            logger.exception("error in %s", _name(self.function))
+            return _FAILED
+        return _DONE
+
+    def fail(self, error: Exception) -> Response:
+        if isinstance(error, HTTPError) and error.status_code == 503:
+            return _BUSY
+        logger.error("could not run %s: %s", _name(self.function), error)
+        return _FAILED
+
+
+def _name(function: Callable[..., Any]) -> str:
+    return getattr(function, "__qualname__", repr(function))
