@@ -128,25 +128,25 @@ class HAProxy(Proxy):
 
     program = "haproxy"
 
-    def start(self, upstream_port: int, *, server_options: str = "",
-              backend: str = "") -> tuple[str, int]:
+    def start(self, upstream_port: int, *, server_options: str = "", frontend: str = "",
+              certificate: Path | None = None) -> tuple[str, int]:
+        """Listen on a free port (TLS with `certificate`, a PEM of key and chain)."""
         assert self.binary is not None
         port = free_port()
+        tls = f" ssl crt {certificate}" if certificate else ""
         config = f"""
 global
     maxconn 512
-    log stderr format short local0 info
 defaults
     mode http
-    log global
     timeout connect 5s
     timeout client 30s
     timeout server 30s
 frontend web
-    bind 127.0.0.1:{port}
+    bind 127.0.0.1:{port}{tls}
+    {frontend}
     default_backend webpy
 backend webpy
-    {backend}
     server webpy 127.0.0.1:{upstream_port} {server_options}
 """
         (self.directory / "haproxy.cfg").write_text(config)
