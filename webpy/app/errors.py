@@ -1,14 +1,15 @@
-"""The one error type of the application layer."""
+"""The one error type of the application layer, one branch of the package's error family."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 
+from ..protocol.errors import HTTPProblem
 from .headers import Headers
 
 
-class HTTPError(Exception):
+class HTTPError(HTTPProblem):
     """Raise in a handler to answer with `status_code` instead of a normal response.
 
     `message` becomes part of the error page; `headers` are added to the
@@ -27,8 +28,8 @@ class HTTPError(Exception):
             phrase = HTTPStatus(status_code).phrase
         except ValueError:
             phrase = "Unknown"
-        super().__init__(f"{status_code} {reason or phrase}" + (f": {message}" if message else ""))
-        self.status_code = status_code
+        super().__init__(status_code,
+                         f"{status_code} {reason or phrase}" + (f": {message}" if message else ""))
         self.message = message
         self.headers = Headers(headers or ())
         self.reason = reason or phrase

@@ -95,11 +95,16 @@ class HTTPErrorHandler(HTTPHandler):
     `self.error` is the `HTTPError` being answered; `self.request` may be None
     when the request could not be parsed at all. `respond` returns the same
     shapes a `do_<method>` does.
+
+    Every error response says ``X-Content-Type-Options: nosniff``, custom
+    pages included: an error page describes a request the server refused, so
+    no browser should read it as anything but its declared type.
     """
 
     def __init__(self, request: Request | None, response: Response, error: HTTPError) -> None:
         super().__init__(request, response, Groups(None))  # type: ignore[arg-type]
         self.error = error
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
 
     def respond(self) -> Any:
         error = self.error

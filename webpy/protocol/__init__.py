@@ -1,8 +1,8 @@
 """Sans-IO HTTP/1.1 for servers, over h11: bytes in, events out; responses in, bytes out."""
 
-from .connection import CONTINUE_RESPONSE, REASON_PHRASES, ServerConnection
+from .connection import CONTINUE_RESPONSE, REASON_PHRASES, ServerConnection, State
 from .dates import http_date
-from .errors import InvalidResponse, ProtocolError
+from .errors import HTTPProblem, InvalidResponse, ProtocolError
 from .events import (
     NEED_DATA,
     PAUSED,
@@ -23,12 +23,14 @@ __all__ = [
     "BodyChunk",
     "ConnectionClosed",
     "Event",
+    "HTTPProblem",
     "InvalidResponse",
     "Limits",
     "ProtocolError",
     "RequestEnd",
     "RequestHead",
     "ServerConnection",
+    "State",
     "Wait",
     "http_date",
 ]

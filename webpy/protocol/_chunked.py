@@ -1,16 +1,28 @@
-"""Strict framing of chunked request bodies, checked before h11 sees them.
+"""A chunked request body, de-framed once, strictly, straight from the connection's buffer.
 
 h11 accepts any bytes after a chunk size as an "extension" (CR and NUL
-included) and bare-LF trailer lines. This scanner walks the chunked framing
-with the RFC 9112 grammar and also tells the connection where the message
-ends, so bytes of a pipelined next request are never handed to h11 early.
+included) and bare-LF trailer lines, so the chunk framing is read here, with
+the RFC 9112 section 7.1 grammar, and h11 never sees it. The reader takes
+only complete units from the buffer (a size line, its CRLF after the data, a
+trailer line); the rest stays in the connection's buffer for the next call,
+which resumes its search for the line end where the last one stopped. So
+limits do not depend on how the network split the bytes, and bytes of a
+pipelined next request are never taken for this body.
+
+All the data chunks found in one call come out as one byte string, so a body
+of a million one-byte chunks costs memory in proportion to its bytes, not to
+its chunk count. The trailer section, if there is one, is checked here for
+the forms h11 would normalise away, then parsed by h11 like a head.
 """
 
 from __future__ import annotations
 
+import enum
 import re
 
-from ._head import check_field_lines
+import h11
+
+from ._head import check_field_lines, parse_with_h11
 from .errors import ProtocolError
 from .limits import Limits
 
@@ -20,99 +32,139 @@ _EXTENSION = (
     rb"[ \t]*;[ \t]*" + _TOKEN + rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?"
 )
 _CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:" + _EXTENSION + rb")*\r\n")
+_TRAILER_HEAD = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
 
-_SIZE, _DATA, _DATA_END, _TRAILER, _DONE = range(5)
+
+class _Part(enum.Enum):
+    """Which part of the chunked framing comes next."""
+
+    SIZE = "size line"
+    DATA = "chunk data"
+    DATA_END = "CRLF after chunk data"
+    TRAILER = "trailer line"
+    DONE = "done"
 
 
-class ChunkedScanner:
-    """Follows one chunked body through the byte stream; raises on bad framing."""
+class ChunkedReader:
+    """Follows one chunked body through the connection's buffer; raises on bad framing."""
 
-    __slots__ = (
-        "_limits",
-        "_line",
-        "_max_body",
-        "_remaining",
-        "_state",
-        "_total",
-        "_trailer_bytes",
-        "_trailer_count",
-    )
+    __slots__ = ("_limits", "_max_body", "_part", "_remaining", "_searched", "_total",
+                 "_trailer")
 
     def __init__(self, limits: Limits, max_body: int) -> None:
         self._limits = limits
         self._max_body = max_body
-        self._state = _SIZE
-        self._line = bytearray()
-        self._remaining = 0
+        self._part = _Part.SIZE
+        self._remaining = 0  # data bytes left in the current chunk
+        self._searched = 0  # bytes of an incomplete line already searched for its LF
         self._total = 0
-        self._trailer_bytes = 0
-        self._trailer_count = 0
+        self._trailer = bytearray()
 
     @property
     def done(self) -> bool:
-        return self._state == _DONE
+        """The last chunk and the trailer section have been read."""
+        return self._part is _Part.DONE
 
     def set_max_body(self, max_body: int) -> None:
         self._max_body = max_body
 
-    def scan(self, data: bytes | bytearray) -> int:
-        """Consume framing from `data`; return how many bytes belong to this body."""
-        pos, size = 0, len(data)
-        while pos < size and self._state != _DONE:
-            if self._state == _DATA:
-                step = min(self._remaining, size - pos)
-                pos += step
-                self._remaining -= step
-                if not self._remaining:
-                    self._state = _DATA_END
-                continue
-            newline = data.find(b"\n", pos)
-            if newline < 0:
-                self._line += data[pos:]
-                pos = size
-                self._check_line_length()
-                break
-            self._line += data[pos:newline + 1]
-            pos = newline + 1
-            self._check_line_length()
-            line = bytes(self._line)
-            self._line.clear()
-            self._take_line(line)
-        return pos
+    def read(self, buffer: bytearray) -> tuple[bytes, int]:
+        """Return the payload found at the start of `buffer` and how many bytes it took.
 
-    def _check_line_length(self) -> None:
-        if self._state == _TRAILER:
-            if self._trailer_bytes + len(self._line) > self._limits.max_header_bytes:
+        Raises `ProtocolError`: 400 for bad framing, 413 past the body limit,
+        431 for a trailer section past the head limits.
+        """
+        pieces: list[memoryview] = []
+        pos, end = 0, len(buffer)
+        view = memoryview(buffer)
+        try:
+            while pos < end:
+                part = self._part
+                if part is _Part.DATA:
+                    take = min(self._remaining, end - pos)
+                    pieces.append(view[pos:pos + take])
+                    pos += take
+                    self._remaining -= take
+                    if not self._remaining:
+                        self._part = _Part.DATA_END
+                elif part is _Part.DATA_END:
+                    if buffer[pos:pos + 2] != b"\r\n"[:end - pos]:
+                        raise ProtocolError(400, "chunk data not followed by CRLF")
+                    if end - pos < 2:
+                        break
+                    pos += 2
+                    self._part = _Part.SIZE
+                elif part is _Part.SIZE:
+                    line_end = self._line_end(buffer, pos, end, self._limits.max_chunk_line)
+                    if line_end < 0:
+                        break
+                    self._take_size_line(buffer, pos, line_end)
+                    pos = line_end
+                elif part is _Part.TRAILER:
+                    limit = self._limits.max_header_bytes - len(self._trailer)
+                    line_end = self._line_end(buffer, pos, end, limit)
+                    if line_end < 0:
+                        break
+                    self._take_trailer_line(buffer[pos:line_end])
+                    pos = line_end
+                else:
+                    break
+            return b"".join(pieces), pos
+        finally:
+            # The buffer cannot change size while a view of it exists.
+            for piece in pieces:
+                piece.release()
+            view.release()
+
+    def _line_end(self, buffer: bytearray, pos: int, end: int, limit: int) -> int:
+        """The end of the line starting at `pos` (after its LF), or -1 if it is incomplete.
+
+        A line longer than `limit` bytes (its CRLF included) is refused as
+        soon as that many bytes have come without an LF.
+        """
+        newline = buffer.find(b"\n", pos + self._searched, min(end, pos + limit))
+        if newline >= 0:
+            self._searched = 0
+            return newline + 1
+        if end - pos >= limit:
+            if self._part is _Part.TRAILER:
                 raise ProtocolError(431, "trailer section too large")
-        elif len(self._line) > self._limits.max_chunk_line:
             raise ProtocolError(400, "chunk size line too long")
+        self._searched = end - pos
+        return -1
 
-    def _take_line(self, line: bytes) -> None:
-        if self._state == _SIZE:
-            match = _CHUNK_LINE.fullmatch(line)
-            if match is None:
-                raise ProtocolError(400, "malformed chunk size line")
-            chunk_size = int(match[1], 16)
-            self._total += chunk_size
-            if self._total > self._max_body:
-                raise ProtocolError(413, "request body too large")
-            if chunk_size:
-                self._remaining = chunk_size
-                self._state = _DATA
-            else:
-                self._state = _TRAILER
-        elif self._state == _DATA_END:
-            if line != b"\r\n":
-                raise ProtocolError(400, "chunk data not followed by CRLF")
-            self._state = _SIZE
-        else:  # _TRAILER
-            if line == b"\r\n":
-                self._state = _DONE
-                return
-            if line[:1] in (b" ", b"\t"):
-                raise ProtocolError(400, "obsolete line folding")
-            check_field_lines(line)
-            self._trailer_bytes += len(line)
-            self._trailer_count += 1
-            if self._trailer_count > self._limits.max_header_count:
-                raise ProtocolError(431, "too many trailer fields")
+    def _take_size_line(self, buffer: bytearray, pos: int, end: int) -> None:
+        match = _CHUNK_LINE.fullmatch(buffer, pos, end)
+        if match is None:
+            raise ProtocolError(400, "malformed chunk size line")
+        chunk_size = int(match[1], 16)
+        self._total += chunk_size
+        if self._total > self._max_body:
+            raise ProtocolError(413, "request body too large")
+        if chunk_size:
+            self._remaining = chunk_size
+            self._part = _Part.DATA
+        else:
+            self._part = _Part.TRAILER
+
+    def _take_trailer_line(self, line: bytearray) -> None:
+        if line == b"\r\n":
+            self._part = _Part.DONE
+            if self._trailer:
+                _check_trailer_with_h11(bytes(self._trailer))
+            return
+        if line.startswith((b" ", b"\t")):
+            raise ProtocolError(400, "obsolete line folding")
+        check_field_lines(line)
+        self._trailer += line
+        if self._trailer.count(b"\n") > self._limits.max_header_count:
+            raise ProtocolError(431, "too many trailer fields")
+
+
+def _check_trailer_with_h11(trailer: bytes) -> None:
+    """Have h11 parse a trailer section as it parses a head: same field rules, same errors."""
+    parser = h11.Connection(h11.SERVER)
+    parser.receive_data(_TRAILER_HEAD + trailer + b"\r\n")
+    parse_with_h11(parser)  # the request head above
+    while type(parse_with_h11(parser)) is not h11.EndOfMessage:
+        pass

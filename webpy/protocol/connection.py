@@ -2,36 +2,56 @@
 
 Theory of operation
 -------------------
-`ServerConnection` wraps an `h11.Connection` and adds what a hardened server
-needs on top of it. Two rules keep it honest:
+`ServerConnection` is the protocol layer's one public object. Three rules
+keep it honest:
 
-1. This module does no I/O and keeps no time. It never imports sockets,
-   threads, trio or clocks; the caller feeds it bytes (`receive_data`), asks
-   for events (`next_event`), and writes whatever bytes the response methods
+1. It does no I/O and keeps no time. It never imports sockets, threads,
+   trio or clocks; the caller feeds it bytes (`receive_data`), asks for
+   events (`next_event`), and writes whatever bytes the response methods
    return. A `Date` value is passed in by the caller for the same reason.
-2. h11 only ever sees bytes that belong to the current request. A request head
-   is held back in our buffer until it is complete and has passed the checks
-   h11 lacks (`_head`); a body is fed to h11 only up to its declared length,
-   or to the end of its chunked framing (`_chunked`). So limits do not depend
-   on how the network split the bytes, and a pipelined next request waits in
-   our buffer, where it is scanned like any other head.
+2. Where the connection is in its cycle is one `State`, changed only through
+   `_TRANSITIONS`: a table of (state, what happened) -> next state. A
+   method that is not allowed in the current state finds no row and raises.
+   What a state allows is read from the state, never from flags.
+3. Each byte is handled once. The connection's buffer holds what the client
+   sent and not yet consumed, pipelined requests included. A request head
+   is found and size-checked in it, vetted, then parsed by a fresh
+   `h11.Connection` that sees that head and nothing else (`_head`): h11
+   is the parser of request heads, and no response is ever fed to it. The
+   body is cut from the same buffer: by its Content-Length, or by the
+   strict chunked reader (`_chunked`). A response is serialised by
+   `writer`, whose table makes every framing decision.
 
-The request cycle is h11's: `RequestHead`, `BodyChunk`..., `RequestEnd`, then
-the response (`start_response`, `send_body`..., `end_response`) and the next
-request. When the client has broken the protocol or a limit, `next_event`
-raises `ProtocolError` carrying the status code to answer with; the caller
-sends that response with `close=True` and closes the connection.
+The request cycle is: `RequestHead`, `BodyChunk`..., `RequestEnd`, then the
+response (`start_response`, `send_body`..., `end_response`) and the next
+request. A response may start before the body is read (a refusal, or a
+handler that ignores the body); the rest of the body is then read, and
+discarded by the caller, before the next head. When the client has broken
+the protocol or a limit, `next_event` raises `ProtocolError` carrying the
+status code to answer with; the caller sends that response (it always
+says ``Connection: close``) and closes the connection.
+
+=================  ==================================================
+state              what it allows
+=================  ==================================================
+AWAIT_HEAD         reading a head; an error response (e.g. 408)
+BODY               reading the body; any response
+REQUEST_DONE       the response (`next_event` says PAUSED)
+RESPONDING         the response's body and end
+RESPONDING_EARLY   the response's body and end, and reading the body
+DISCARDING         reading the rest of a body already answered
+BROKEN             only the error response, then closing
+CLOSED             nothing: `next_event` says ConnectionClosed
+=================  ==================================================
 """
 
 from __future__ import annotations
 
-import re
-from http import HTTPStatus
+import enum
 
-import h11
-
-from ._chunked import ChunkedScanner
-from ._head import HeadScanner, check_head_bytes
+from . import writer
+from ._chunked import ChunkedReader
+from ._head import HeadScanner, check_field_lines, read_request, vet_request
 from .errors import InvalidResponse, ProtocolError
 from .events import (
     CONNECTION_CLOSED,
@@ -40,19 +60,77 @@ from .events import (
     REQUEST_END,
     BodyChunk,
     Event,
-    RequestHead,
+    RequestEnd,
     Wait,
 )
 from .limits import Limits
+from .writer import CONTINUE_RESPONSE, REASON_PHRASES, Framing, Peer
 
-REASON_PHRASES = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
-CONTINUE_RESPONSE = b"HTTP/1.1 100 Continue\r\n\r\n"
+__all__ = ["CONTINUE_RESPONSE", "REASON_PHRASES", "ServerConnection", "State"]
 
-_ABSOLUTE_TARGET = re.compile(rb"https?://", re.IGNORECASE)
-_FRAMING_HEADERS = (b"content-length", b"transfer-encoding")
-_CHUNKING_HEADER = (b"transfer-encoding",)
 
-_AWAIT_HEAD, _BODY, _REQUEST_DONE, _BROKEN = range(4)
+class State(enum.Enum):
+    """Where a connection is in its request cycle; see the module docstring."""
+
+    AWAIT_HEAD = "waiting for a request head"
+    BODY = "reading the request body, no response yet"
+    REQUEST_DONE = "request read, waiting for its response"
+    RESPONDING = "sending the response, request read"
+    RESPONDING_EARLY = "sending the response, request body not all read"
+    DISCARDING = "response sent, reading the rest of the request body"
+    BROKEN = "the client broke the protocol: only an error response is left"
+    CLOSED = "nothing more on this connection"
+
+    __hash__ = object.__hash__  # a C-level hash: the table is read on every request
+
+
+class _Happened(enum.Enum):
+    """What moves a connection from one state to the next."""
+
+    HEAD = "a request head was read"
+    BODY_END = "the request body ended"
+    RESPONSE_START = "a response head was written"
+    RESPONSE_END = "a response ended, keeping the connection"
+    RESPONSE_END_CLOSE = "a response ended, closing the connection"
+    RESPONSE_FAILED = "a response could not be completed"
+    CLIENT_CLOSED = "the client closed between requests"
+    ERROR = "the client broke the protocol or a limit"
+
+    __hash__ = object.__hash__
+
+
+_S, _H = State, _Happened
+_TRANSITIONS: dict[tuple[State, _Happened], State] = {
+    (_S.AWAIT_HEAD, _H.HEAD): _S.BODY,
+    (_S.AWAIT_HEAD, _H.CLIENT_CLOSED): _S.CLOSED,
+    (_S.AWAIT_HEAD, _H.RESPONSE_START): _S.RESPONDING,  # 408 or 503 before any request
+    (_S.AWAIT_HEAD, _H.ERROR): _S.BROKEN,
+    (_S.BODY, _H.BODY_END): _S.REQUEST_DONE,
+    (_S.BODY, _H.RESPONSE_START): _S.RESPONDING_EARLY,
+    (_S.BODY, _H.ERROR): _S.BROKEN,
+    (_S.REQUEST_DONE, _H.RESPONSE_START): _S.RESPONDING,
+    (_S.RESPONDING, _H.RESPONSE_END): _S.AWAIT_HEAD,
+    (_S.RESPONDING, _H.RESPONSE_END_CLOSE): _S.CLOSED,
+    (_S.RESPONDING, _H.RESPONSE_FAILED): _S.CLOSED,
+    (_S.RESPONDING_EARLY, _H.BODY_END): _S.RESPONDING,
+    (_S.RESPONDING_EARLY, _H.RESPONSE_END): _S.DISCARDING,
+    (_S.RESPONDING_EARLY, _H.RESPONSE_END_CLOSE): _S.CLOSED,
+    (_S.RESPONDING_EARLY, _H.RESPONSE_FAILED): _S.CLOSED,
+    (_S.RESPONDING_EARLY, _H.ERROR): _S.CLOSED,
+    (_S.DISCARDING, _H.BODY_END): _S.AWAIT_HEAD,
+    (_S.DISCARDING, _H.ERROR): _S.CLOSED,
+    (_S.BROKEN, _H.RESPONSE_START): _S.RESPONDING,  # the error response; it closes
+    (_S.BROKEN, _H.ERROR): _S.BROKEN,
+}
+
+#: States in which no response head has been written for the current request.
+_CAN_RESPOND = frozenset((_S.AWAIT_HEAD, _S.BODY, _S.REQUEST_DONE, _S.BROKEN))
+#: States in which the request body is being read.
+_READING_BODY = frozenset((_S.BODY, _S.RESPONDING_EARLY, _S.DISCARDING))
+
+#: Every combination of what the writer needs to know of a request, made once.
+_PEERS = {(head, http_11, keep_alive): Peer(head, http_11, keep_alive)
+          for head in (False, True) for http_11 in (False, True) for keep_alive in (False, True)}
 
 
 class ServerConnection:
@@ -62,65 +140,59 @@ class ServerConnection:
     """
 
     __slots__ = (
-        "_body_checked",
         "_body_remaining",
         "_buffer",
         "_chunked",
         "_content_length",
+        "_continue",
         "_eof",
         "_error",
-        "_h11",
+        "_framing",
         "_head_scanner",
         "_keep_alive",
+        "_length_left",
         "_limits",
         "_max_body",
-        "_method",
-        "_no_body",
-        "_request_done",
+        "_peer",
         "_server_header",
-        "_stage",
+        "_state",
     )
 
     def __init__(self, limits: Limits | None = None, *, server_header: bytes = b"webpy") -> None:
         self._limits = limits = limits or Limits()
-        if not _FIELD_VALUE.fullmatch(server_header):
-            raise ValueError(f"invalid Server header value {server_header!r}")
-        self._h11 = _H11Connection(
-            h11.SERVER,
-            max_incomplete_event_size=limits.max_request_line + limits.max_header_bytes + 4096,
-        )
         self._server_header = server_header
+        if not writer.is_field_value(server_header):
+            raise ValueError(f"invalid Server header value {server_header!r}")
+        self._state = State.AWAIT_HEAD
         self._buffer = bytearray()
         self._eof = False
-        self._stage = _AWAIT_HEAD
-        self._head_scanner = HeadScanner(limits)
-        self._chunked: ChunkedScanner | None = None
-        self._body_remaining = 0
-        self._max_body = limits.max_body_bytes
         self._error: ProtocolError | None = None
-        self._method = b""
+        self._head_scanner = HeadScanner(limits)
+        # The request being read.
+        self._peer = writer.UNKNOWN_PEER
         self._keep_alive = False
-        self._no_body = False
-        self._request_done = False
-        self._content_length: int | None = 0
-        self._body_checked = False
+        self._content_length = 0  # declared; 0 for a chunked body
+        self._body_remaining = 0
+        self._chunked: ChunkedReader | None = None
+        self._max_body = limits.max_body_bytes
+        self._continue = b""  # the 100 Continue owed to a client that waits for it
+        # The response being written.
+        self._framing = Framing.LENGTH
+        self._length_left = 0
+
+    @property
+    def state(self) -> State:
+        """Where the connection is in its request cycle."""
+        return self._state
 
     # -- receiving -----------------------------------------------------------
 
     def receive_data(self, data: bytes) -> None:
         """Add bytes received from the client; `b""` means the client closed its side."""
-        if not data:
-            self._eof = True
-        elif self._stage == _BODY and self._chunked is None and not self._buffer:
-            # The common large-upload case: hand the body straight to h11.
-            take = min(self._body_remaining, len(data))
-            if take:
-                self._body_remaining -= take
-                self._h11.receive_data(data if take == len(data) else data[:take])
-            if take < len(data):
-                self._buffer += memoryview(data)[take:]
-        else:
+        if data:
             self._buffer += data
+        else:
+            self._eof = True
 
     @property
     def buffered(self) -> bool:
@@ -133,20 +205,23 @@ class ServerConnection:
         Raises `ProtocolError` if the client broke the protocol or a limit;
         the connection is then unusable except to send the error response.
         """
-        if self._error is not None:
-            raise self._error
+        state = self._state
         try:
-            if self._stage == _BODY:
-                return self._next_body_event()
-            if self._stage == _AWAIT_HEAD:
+            if state is State.AWAIT_HEAD:
                 return self._next_head()
-            if self._stage == _REQUEST_DONE and self._h11.our_state in (h11.MUST_CLOSE, h11.CLOSED):
-                return CONNECTION_CLOSED  # the response is sent and said close
-            return PAUSED
+            if state in _READING_BODY:
+                return self._next_body_event()
         except ProtocolError as error:
-            self._stage = _BROKEN
-            self._error = error
+            self._fail(error)
             raise
+        if state is State.CLOSED:
+            if self._error is not None:
+                raise self._error
+            return CONNECTION_CLOSED
+        if state is State.BROKEN:
+            assert self._error is not None
+            raise self._error
+        return PAUSED
 
     def accept_body(self, max_body: int | None = None) -> bytes:
         """Start reading the request body; return bytes to send first (maybe a 100 Continue).
@@ -160,29 +235,22 @@ class ServerConnection:
             self._max_body = max_body
             if self._chunked is not None:
                 self._chunked.set_max_body(max_body)
-        if self._stage == _BODY:
-            try:
-                self._check_declared_length()
-            except ProtocolError as error:
-                self._stage = _BROKEN
-                self._error = error
-                raise
-        if self._h11.they_are_waiting_for_100_continue:
-            self._h11.send(
-                h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
-            )
-            return CONTINUE_RESPONSE
-        return b""
+        if self._state in _READING_BODY and self._content_length > self._max_body:
+            error = ProtocolError(413, "request body too large")
+            self._fail(error)
+            raise error
+        interim, self._continue = self._continue, b""
+        return interim
 
     @property
     def expects_continue(self) -> bool:
         """The client is waiting for a 100 Continue before it sends the body."""
-        return self._h11.they_are_waiting_for_100_continue
+        return bool(self._continue)
 
     @property
     def request_complete(self) -> bool:
         """The current request's body has been read to its end."""
-        return self._request_done
+        return self._state not in _READING_BODY
 
     # -- sending -------------------------------------------------------------
 
@@ -199,73 +267,66 @@ class ServerConnection:
         """Return the bytes of a response head.
 
         `content_length` frames the body; without it the body is chunked (or,
-        for an HTTP/1.0 client, delimited by closing the connection). Framing
-        headers in `headers` are replaced by the ones this method chooses.
+        for an HTTP/1.0 client, delimited by closing the connection), unless
+        `headers` carries a valid Content-Length of its own. Other framing
+        headers in `headers` are replaced by the ones the writer chooses.
         `close=True` ends the connection after this response. Raises
         `InvalidResponse` if a header name or value is not allowed on the wire
         (CR, LF, NUL...); nothing has been sent then.
         """
-        if not 200 <= status_code <= 999:
-            raise InvalidResponse(f"final status code expected, got {status_code}")
-        self._no_body = self._method == b"HEAD" or status_code in (204, 304)
-        framed_here = status_code == 204 or (content_length is not None and status_code != 304)
-        fields = [(b"Date", date), (b"Server", self._server_header)]
-        fields += _checked_fields(headers, _FRAMING_HEADERS if framed_here else _CHUNKING_HEADER)
-        if content_length is not None and framed_here and status_code != 204:
-            fields.append((b"Content-Length", b"%d" % content_length))
-        if close:
-            fields.append((b"Connection", b"close"))
-        if reason is None:
-            reason = REASON_PHRASES.get(status_code, b"Unknown")
-        elif not _REASON_PHRASE.fullmatch(reason):
-            raise InvalidResponse(f"invalid reason phrase {reason!r}")
-        try:
-            response = h11.Response(status_code=status_code, headers=fields, reason=reason,
-                                    _parsed=True)
-        except h11.LocalProtocolError as error:
-            raise InvalidResponse(str(error)) from None
-        if self._keep_alive and not close and (
-                content_length is not None or status_code in (204, 304)):
-            self._h11.ready_response = response
-        return self._h11.send(response)
+        state = self._state
+        if state not in _CAN_RESPOND:
+            raise RuntimeError(f"a response was already started ({state.value})")
+        head = writer.write_head(
+            status_code, headers, date, self._server_header, self._peer, reason=reason,
+            content_length=content_length, close=close or state is State.BROKEN)
+        self._move(_Happened.RESPONSE_START)
+        self._continue = b""
+        self._keep_alive = head.keep_alive
+        self._framing = head.framing
+        self._length_left = head.length or 0
+        return head.data
 
     def send_body(self, data: bytes) -> list[bytes]:
         """Return the bytes that carry `data` as (part of) the response body.
 
         The list holds `data` itself, uncopied, with any chunk framing around
         it; for a response without a body (HEAD, 204, 304) it is empty.
+        Raises `InvalidResponse` past the declared Content-Length.
         """
-        if self._no_body or not data:
-            return []
-        chunks = self._h11.send_with_data_passthrough(h11.Data(data=data))
-        assert chunks is not None
-        return chunks
+        framing = self._framing
+        if framing is Framing.LENGTH:
+            self._count(len(data))
+            return [data] if data else []
+        if framing is Framing.CHUNKED:
+            return writer.chunk(data)
+        if framing is Framing.UNTIL_CLOSE and data:
+            return [data]
+        return []
 
     def send_file_body(self, count: int) -> tuple[bytes, bytes]:
         """Account for `count` body bytes the caller writes itself (e.g. with sendfile).
 
         Returns the framing to write before and after those bytes.
         """
-        if self._no_body or not count:
-            return b"", b""
-        placeholder = _Length(count)
-        chunks = self._h11.send_with_data_passthrough(h11.Data(data=placeholder))  # type: ignore[arg-type]
-        assert chunks is not None
-        at = next(i for i, chunk in enumerate(chunks) if chunk is placeholder)  # type: ignore[comparison-overlap]
-        return b"".join(chunks[:at]), b"".join(chunks[at + 1:])
+        framing = self._framing
+        if framing is Framing.LENGTH:
+            self._count(count)
+        elif framing is Framing.CHUNKED and count:
+            return writer.chunk_around(count)
+        return b"", b""
 
     def end_response(self) -> bytes:
         """Return the bytes that end the response (the last chunk, if chunked).
 
         Raises `InvalidResponse` if the body was shorter than its Content-Length.
         """
-        try:
-            data = self._h11.send(h11.EndOfMessage())
-        except h11.LocalProtocolError as error:
-            raise InvalidResponse(str(error)) from None
-        if self._request_done and self._h11.our_state is h11.DONE:
-            self._start_next_request()
-        return data
+        if self._framing is Framing.LENGTH and self._length_left:
+            self._move(_Happened.RESPONSE_FAILED)
+            raise InvalidResponse(
+                f"response body {self._length_left} bytes shorter than its Content-Length")
+        self._end()
+        return writer.END_OF_BODY[self._framing]
 
     def respond(
         self,
@@ -281,221 +342,128 @@ class ServerConnection:
         head = self.start_response(
             status_code, headers, date, reason=reason, content_length=len(body), close=close
         )
-        return b"".join((head, *self.send_body(body), self.end_response()))
+        self._end()
+        if body and self._framing is Framing.LENGTH:
+            return head + body
+        return head
 
     @property
     def can_respond(self) -> bool:
         """No response head has been sent for the current request yet."""
-        return self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE)
+        return self._state in _CAN_RESPOND
 
     @property
     def response_has_body(self) -> bool:
         """The response being sent carries a body (not HEAD, 204 or 304)."""
-        return not self._no_body
+        return self._framing is not Framing.NONE
 
     @property
     def will_close(self) -> bool:
         """The connection must be closed once the current response is sent."""
-        return (
-            self._stage == _BROKEN
-            or not self._keep_alive
-            or self._h11.our_state in (h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
-            or self._h11.their_state in (h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
-        )
+        return not self._keep_alive or self._state is State.BROKEN or self._state is State.CLOSED
 
     # -- private ---------------------------------------------------------------
 
+    def _move(self, happened: _Happened) -> None:
+        try:
+            self._state = _TRANSITIONS[self._state, happened]
+        except KeyError:
+            raise RuntimeError(
+                f"{happened.value} is not allowed when {self._state.value}") from None
+
+    def _fail(self, error: ProtocolError) -> None:
+        self._error = error
+        self._move(_Happened.ERROR)
+
     def _next_head(self) -> Event | Wait:
         buffer = self._buffer
-        while buffer[:2] == b"\r\n":
+        while buffer.startswith(b"\r\n"):
             del buffer[:2]
         end = self._head_scanner.find_end(buffer) if buffer else -1
         if end < 0:
             if self._eof:
                 if buffer:
                     raise ProtocolError(400, "connection closed inside the request head")
+                self._move(_Happened.CLIENT_CLOSED)
                 return CONNECTION_CLOSED
             return NEED_DATA
-        head = bytes(buffer[:end])
-        del buffer[:end]
+        if end == len(buffer):
+            head = bytes(buffer)
+            buffer.clear()
+        else:
+            head = bytes(buffer[:end])
+            del buffer[:end]
         self._head_scanner.reset()
-        check_head_bytes(head)
-        self._h11.receive_data(head)
-        event = self._h11_event()
-        assert type(event) is h11.Request
-        return self._start_request(event)
-
-    def _start_request(self, event: h11.Request) -> RequestHead:
-        # h11 has the request now and frames any response, even a refusal, by its
-        # method (none for HEAD): ours must agree before anything can be refused.
-        self._method = event.method
-        version = event.http_version
-        if version != b"1.1" and version != b"1.0":
-            raise ProtocolError(505, "only HTTP/1.0 and HTTP/1.1 are supported")
-        method, target = event.method, event.target
-        if method == b"CONNECT":
-            raise ProtocolError(501, "CONNECT is not supported")
-        if target[:1] != b"/" and not (
-            (target == b"*" and method == b"OPTIONS") or _ABSOLUTE_TARGET.match(target)
-        ):
-            raise ProtocolError(400, "malformed request target")
-        content_length: int | None = 0
-        has_length = chunked = has_host = False
-        keep_alive = version != b"1.0"
-        raw_headers = event.headers.raw_items()
-        for raw_name, value in raw_headers:
-            name = raw_name.lower()
-            if name == b"content-length":
-                has_length = True
-                content_length = int(value)
-            elif name == b"transfer-encoding":
-                chunked = True
-            elif name == b"host":
-                has_host = True
-                if b"," in value:
-                    raise ProtocolError(400, "more than one Host in the Host field")
-            elif name == b"connection" and b"close" in value.lower():
-                keep_alive = False
-        if has_length and chunked:
-            raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
-        if chunked and version == b"1.0":
-            # RFC 9112 section 6.1: an HTTP/1.0 sender cannot mean it; its framing is faulty.
-            raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
-        if not has_host and version != b"1.0":
-            raise ProtocolError(400, "missing Host header")
-        self._keep_alive = keep_alive
+        check_field_lines(head)
+        request = read_request(head)
+        version_11 = request.http_version == b"1.1"
+        # A refusal from here on answers this request: no body if it is a HEAD.
+        self._peer = _PEERS[request.method == b"HEAD", version_11, False]
+        event, chunked = vet_request(request)
+        self._peer = _PEERS[request.method == b"HEAD", version_11, event.keep_alive]
+        self._keep_alive = event.keep_alive
         self._max_body = self._limits.max_body_bytes
-        self._request_done = False
-        self._body_checked = False
-        self._content_length = content_length
-        self._stage = _BODY
+        self._continue = CONTINUE_RESPONSE if event.expects_continue else b""
         if chunked:
-            content_length = None
-            self._chunked = ChunkedScanner(self._limits, self._max_body)
+            self._chunked = ChunkedReader(self._limits, self._max_body)
+            self._content_length = self._body_remaining = 0
         else:
             self._chunked = None
-            self._body_remaining = content_length or 0
-        return RequestHead(
-            method=method,
-            target=target,
-            http_version=version,
-            headers=raw_headers,
-            content_length=content_length,
-            expects_continue=self._h11.they_are_waiting_for_100_continue,
-            keep_alive=keep_alive,
-        )
+            self._content_length = self._body_remaining = event.content_length or 0
+        self._move(_Happened.HEAD)
+        return event
 
     def _next_body_event(self) -> Event | Wait:
-        if not self._body_checked:
-            self._check_declared_length()
-        while True:
-            event = self._h11_event()
-            if type(event) is h11.Data:
-                return BodyChunk(bytes(event.data))
-            if type(event) is h11.EndOfMessage:
-                self._request_done = True
-                if self._h11.our_state is h11.DONE:
-                    self._start_next_request()
-                else:
-                    self._stage = _REQUEST_DONE
-                return REQUEST_END
-            if not self._feed_body():
-                return NEED_DATA
-
-    def _feed_body(self) -> bool:
-        """Move body bytes from our buffer to h11; return whether anything moved."""
         buffer = self._buffer
-        if buffer:
-            if self._chunked is None:
-                take = min(self._body_remaining, len(buffer))
-                self._body_remaining -= take
+        reader = self._chunked
+        if reader is None:
+            remaining = self._body_remaining
+            if not remaining:
+                return self._body_end()
+            if self._content_length > self._max_body:
+                raise ProtocolError(413, "request body too large")
+            if not buffer:
+                if self._eof:
+                    raise ProtocolError(400, "connection closed inside the request body")
+                return NEED_DATA
+            if remaining >= len(buffer):
+                data = bytes(buffer)
+                buffer.clear()
             else:
-                take = self._chunked.scan(buffer)
-            if take:
-                self._h11.receive_data(bytes(buffer[:take]))
-                del buffer[:take]
-                return True
-        if self._eof and self._h11.their_state is h11.SEND_BODY:
-            self._h11.receive_data(b"")
-            return True
-        return False
+                data = bytes(buffer[:remaining])
+                del buffer[:remaining]
+            self._body_remaining = remaining - len(data)
+        else:
+            data, used = reader.read(buffer)
+            if used:
+                del buffer[:used]
+            if not data:
+                if reader.done:
+                    return self._body_end()
+                if self._eof:
+                    raise ProtocolError(400, "connection closed inside the request body")
+                return NEED_DATA
+        self._continue = b""  # the client sent its body without waiting
+        return BodyChunk(data)
 
-    def _check_declared_length(self) -> None:
-        self._body_checked = True
-        if self._content_length is not None and self._content_length > self._max_body:
-            raise ProtocolError(413, "request body too large")
+    def _body_end(self) -> RequestEnd:
+        self._continue = b""
+        self._move(_Happened.BODY_END)
+        if self._state is State.AWAIT_HEAD:  # the body of a request already answered
+            self._peer = writer.UNKNOWN_PEER
+        return REQUEST_END
 
-    def _h11_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
-        try:
-            return self._h11.next_event()
-        except h11.RemoteProtocolError as error:
-            raise ProtocolError(error.error_status_hint, str(error)) from None
+    def _end(self) -> None:
+        if self._keep_alive:
+            self._move(_Happened.RESPONSE_END)
+            if self._state is State.AWAIT_HEAD:
+                self._peer = writer.UNKNOWN_PEER
+        else:
+            self._move(_Happened.RESPONSE_END_CLOSE)
 
-    def _start_next_request(self) -> None:
-        self._h11.start_next_cycle()
-        self._stage = _AWAIT_HEAD
-        self._chunked = None
-        # An error answered before the next head parses answers no method: it has a body.
-        self._method = b""
-
-
-class _H11Connection(h11.Connection):
-    """h11's connection, minus one repeated check on the hot path.
-
-    When sending a Response, h11 rebuilds it to add framing headers
-    (Transfer-Encoding, Connection: close), validating every field a second
-    time. A response that `start_response` has already validated, that
-    carries its own length and that keeps the connection open needs none of
-    that: h11 would rebuild it unchanged. Such a response is marked as
-    `ready_response` and passed through; every other one takes h11's path.
-    The wire bytes are the same either way (a property test pins this).
-    """
-
-    ready_response: h11.Response | None = None
-
-    def _clean_up_response_headers_for_sending(self, response: h11.Response) -> h11.Response:
-        if response is self.ready_response:
-            self.ready_response = None
-            return response
-        return super()._clean_up_response_headers_for_sending(response)
-
-
-# RFC 9110 section 5.1 and 5.5: a field name is a token; a value has no CR, LF,
-# NUL or other control bytes, and no leading or trailing whitespace.
-_FIELD_NAME = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
-_FIELD_VALUE = re.compile(rb"(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?")
-_REASON_PHRASE = re.compile(rb"[\t \x21-\x7e\x80-\xff]*")
-_CHECKED_NAMES: set[bytes] = set()
-
-
-def _checked_fields(fields: list[tuple[bytes, bytes]], dropped: tuple[bytes, ...]
-                    ) -> list[tuple[bytes, bytes]]:
-    """`fields` without the framing headers named in `dropped` (lowercase).
-
-    Raises `InvalidResponse` for a field that must not reach the wire, dropped
-    or not: a bad field is a bug in the application either way.
-    """
-    kept = []
-    for name, value in fields:
-        if name not in _CHECKED_NAMES:
-            if type(name) is not bytes or not _FIELD_NAME.fullmatch(name):
-                raise InvalidResponse(f"invalid header name {name!r}")
-            if len(_CHECKED_NAMES) < 1024:
-                _CHECKED_NAMES.add(name)
-        if type(value) is not bytes or not _FIELD_VALUE.fullmatch(value):
-            raise InvalidResponse(f"invalid value for header {name!r}: {value!r}")
-        if name.lower() not in dropped:
-            kept.append((name, value))
-    return kept
-
-
-class _Length:
-    """Stands in for body bytes that h11 must count but the caller sends itself."""
-
-    __slots__ = ("_count",)
-
-    def __init__(self, count: int) -> None:
-        self._count = count
-
-    def __len__(self) -> int:
-        return self._count
+    def _count(self, count: int) -> None:
+        """Count `count` body bytes against the declared Content-Length."""
+        self._length_left -= count
+        if self._length_left < 0:
+            self._move(_Happened.RESPONSE_FAILED)
+            raise InvalidResponse("response body longer than its Content-Length")
