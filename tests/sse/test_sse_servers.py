@@ -8,7 +8,7 @@ import queue
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -70,7 +70,25 @@ def make_routes(streams: Streams) -> dict[str, Any]:
             stream.end()
             return 200, stream
 
-    return {"/feed": Feed, "/ticks": Ticks, "/finite": Finite}
+    class AsyncTicks(EventStreamHandler):
+        """An async generator on trio: no thread at all while it waits."""
+
+        async def do_get(self) -> Any:
+            import trio
+
+            async def ticks() -> AsyncIterator[Event]:
+                try:
+                    number = 0
+                    while True:
+                        number += 1
+                        yield Event(str(number), event="tick")
+                        await trio.sleep(HEARTBEAT)
+                finally:
+                    streams.generator_done.set()
+
+            return 200, ticks()
+
+    return {"/feed": Feed, "/ticks": Ticks, "/finite": Finite, "/async-ticks": AsyncTicks}
 
 
 # -- servers -----------------------------------------------------------------------------
@@ -179,6 +197,18 @@ def test_a_generator_s_cleanup_runs_within_a_second_of_the_client_leaving(servin
                 client.stream("GET", url + "/ticks") as response:
             assert read_events(response.iter_lines(), 2) == [
                 {"id": "1", "data": "1"}, {"id": "2", "data": "2"}]
+            assert not streams.generator_done.is_set()
+        assert streams.generator_done.wait(1.0), "the generator's finally did not run in 1 s"
+
+
+def test_an_async_generator_s_cleanup_runs_within_a_second_of_the_client_leaving() -> None:
+    streams = Streams()
+    with on_trio(make_routes(streams)) as (url, _):
+        with httpx.Client(timeout=HANG) as client, \
+                client.stream("GET", url + "/async-ticks") as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            assert read_events(response.iter_lines(), 2) == [
+                {"event": "tick", "data": "1"}, {"event": "tick", "data": "2"}]
             assert not streams.generator_done.is_set()
         assert streams.generator_done.wait(1.0), "the generator's finally did not run in 1 s"
 
