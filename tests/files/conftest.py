@@ -21,7 +21,9 @@ def site(tmp_path: Path) -> Path:
 
     site/
       hello.txt, page.html, data.bin, empty.txt, .hidden, .git/config
-      sub/index.html            a directory with an index
+      sub/index.html, sub/.secret     a directory with an index, and a nested dotfile
+      sub/.private/notes.txt          a file inside a nested hidden directory
+      link.txt -> sub/.secret, notes.txt -> sub/.private/notes.txt   symlinks to hidden files
       docs/a.txt, docs/B.txt, docs/zeta/    a directory without one
     outside/secret.txt
     """
@@ -36,6 +38,11 @@ def site(tmp_path: Path) -> Path:
     (root / ".hidden").write_bytes(b"hidden\n")
     (root / ".git" / "config").write_bytes(b"[core]\n")
     (root / "sub" / "index.html").write_bytes(b"<p>sub index</p>\n")
+    (root / "sub" / ".secret").write_bytes(SECRET)
+    (root / "sub" / ".private").mkdir()
+    (root / "sub" / ".private" / "notes.txt").write_bytes(SECRET)
+    (root / "link.txt").symlink_to(Path("sub") / ".secret")
+    (root / "notes.txt").symlink_to(Path("sub") / ".private" / "notes.txt")
     (root / "docs" / "a.txt").write_bytes(b"aaaa")
     (root / "docs" / "B.txt").write_bytes(b"bb")
     outside = tmp_path / "outside"

@@ -7,6 +7,8 @@ after it can be written down.
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Iterator
 from email.utils import formatdate
 from pathlib import Path
 
@@ -148,3 +150,62 @@ def test_matching_if_none_match_outranks_a_range(served: Client) -> None:
 def test_index_file_answers_conditional_requests_at_the_directory_url(served: Client) -> None:
     etag = served.get("/sub/").headers["ETag"]
     assert served.get("/sub/", {"If-None-Match": etag}).status == 304
+
+
+# -- preconditions on methods that change the file ---------------------------------------
+
+
+def test_if_modified_since_is_ignored_by_put(site: Path, client: ClientFactory) -> None:
+    os.utime(site / "hello.txt", (MTIME, MTIME))
+    served = client(modify=True)
+    assert served.put("/hello.txt", b"replaced", {"If-Modified-Since": AFTER}).status == 204
+    assert (site / "hello.txt").read_bytes() == b"replaced"
+
+
+def test_if_modified_since_is_ignored_by_delete(site: Path, client: ClientFactory) -> None:
+    os.utime(site / "hello.txt", (MTIME, MTIME))
+    served = client(modify=True)
+    assert served.delete("/hello.txt", {"If-Modified-Since": AFTER}).status == 204
+    assert not (site / "hello.txt").exists()
+
+
+def test_if_unmodified_since_before_the_change_refuses_put(site: Path,
+                                                          client: ClientFactory) -> None:
+    os.utime(site / "hello.txt", (MTIME, MTIME))
+    served = client(modify=True)
+    assert served.put("/hello.txt", b"replaced", {"If-Unmodified-Since": BEFORE}).status == 412
+    assert (site / "hello.txt").read_bytes() == b"Hello, world!\n"
+
+
+# -- dates without a zone ------------------------------------------------------------------
+
+
+@pytest.fixture(params=["UTC", "America/New_York", "Asia/Tokyo"])
+def local_zone(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run the test with the process's local time zone set to the parameter, then restore it."""
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = request.param
+    time.tzset()
+    try:
+        yield request.param
+    finally:
+        if saved is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = saved
+        time.tzset()
+
+
+def asctime(seconds: int) -> str:
+    """`seconds` in the asctime form (``Tue Nov 14 22:13:20 2023``), which names no zone."""
+    return time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime(seconds))
+
+
+def test_asctime_dates_are_read_as_utc_whatever_the_local_zone(local_zone: str,
+                                                               served: Client) -> None:
+    assert time.localtime(MTIME).tm_hour == {"UTC": 22, "America/New_York": 17,
+                                             "Asia/Tokyo": 7}[local_zone]
+    assert served.get("/hello.txt", {"If-Modified-Since": asctime(MTIME)}).status == 304
+    assert served.get("/hello.txt", {"If-Modified-Since": asctime(MTIME - 1)}).status == 200
+    assert served.get("/hello.txt", {"If-Unmodified-Since": asctime(MTIME)}).status == 200
+    assert served.get("/hello.txt", {"If-Unmodified-Since": asctime(MTIME - 1)}).status == 412

@@ -86,6 +86,21 @@ def test_percent_encoded_slash_between_plain_names_is_404(served: Client) -> Non
     assert_not_found(served.get("/docs%2fa.txt"))
 
 
+def test_percent_encoded_slash_inside_the_mount_prefix_is_404(client: ClientFactory) -> None:
+    served = client("/static/")
+    assert served.get("/static/hello.txt").body == b"Hello, world!\n"
+    for target in ("/static%2fhello.txt", "/static%2Fhello.txt", "/static%2f", "/static%2f%2f"):
+        response = served.get(target)
+        assert (response.status, response.body) == (404, b"404 Not Found\n"), target
+
+
+def test_percent_encoded_slash_inside_a_two_level_prefix_is_404(client: ClientFactory) -> None:
+    served = client("/assets/v1/")
+    assert served.get("/assets/v1/hello.txt").status == 200
+    assert served.get("/assets%2fv1/hello.txt").status == 404
+    assert served.get("/assets/v1%2fhello.txt").status == 404
+
+
 def test_percent_encoded_backslash_is_404(served: Client) -> None:
     assert_not_found(served.get("/..%5coutside%5csecret.txt"))
 
@@ -169,6 +184,33 @@ def test_symlink_inside_the_root_to_a_file_inside_it_is_served(site: Path,
 def test_symlink_to_a_hidden_file_is_404(site: Path, served: Client) -> None:
     os.symlink(".hidden", site / "visible")
     assert_not_found(served.get("/visible"))
+
+
+def test_symlink_to_a_dotfile_in_a_subdirectory_is_404(served: Client) -> None:
+    assert_not_found(served.get("/link.txt"))
+
+
+def test_symlink_to_a_file_in_a_nested_hidden_directory_is_404(served: Client) -> None:
+    assert_not_found(served.get("/notes.txt"))
+
+
+def test_nested_dotfiles_are_404_when_asked_for_directly(served: Client) -> None:
+    assert_not_found(served.get("/sub/.secret"))
+    assert_not_found(served.get("/sub/.private/notes.txt"))
+    assert_not_found(served.get("/sub/%2eprivate/notes.txt"))
+
+
+def test_listing_leaves_out_symlinks_to_nested_hidden_files(client: ClientFactory) -> None:
+    body = client(listing=True, index=None).get("/").body
+    assert b"hello.txt" in body
+    assert b"link.txt" not in body and b"notes.txt" not in body
+
+
+def test_symlinks_to_nested_hidden_files_are_served_with_hidden_true(
+        client: ClientFactory) -> None:
+    served = client(hidden=True)
+    assert served.get("/link.txt").body == SECRET
+    assert served.get("/notes.txt").body == SECRET
 
 
 def test_listing_leaves_out_symlinks_that_lead_outside_or_nowhere(
