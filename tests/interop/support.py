@@ -99,15 +99,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def external_server(command: list[str], port: int) -> Iterator[str]:
+def external_server(command: list[str], port: int, env: dict[str, str] | None = None
+                    ) -> Iterator[str]:
     """Run `command` (a server listening on 127.0.0.1:`port`); yield its base URL.
 
     Ready once the port accepts a connection (polled, within `TIMEOUT`);
     stopped with SIGTERM, then killed if it lingers. Its output is shown
     if it fails to start.
     """
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), *sys.path]))
-    process = subprocess.Popen(command, cwd=HERE, env=env, stdout=subprocess.PIPE,
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), *sys.path]),
+                       **(env or {}))
+    process = subprocess.Popen(command, cwd=HERE, env=environment, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + TIMEOUT
