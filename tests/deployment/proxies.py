@@ -129,7 +129,7 @@ class HAProxy(Proxy):
     program = "haproxy"
 
     def start(self, upstream_port: int, *, server_options: str = "", frontend: str = "",
-              certificate: Path | None = None) -> tuple[str, int]:
+              backend: str = "", certificate: Path | None = None) -> tuple[str, int]:
         """Listen on a free port (TLS with `certificate`, a PEM of key and chain)."""
         assert self.binary is not None
         port = free_port()
@@ -147,6 +147,7 @@ frontend web
     {frontend}
     default_backend webpy
 backend webpy
+    {backend}
     server webpy 127.0.0.1:{upstream_port} {server_options}
 """
         (self.directory / "haproxy.cfg").write_text(config)
