@@ -37,6 +37,7 @@ access log and the WSGI environ and ASGI scope built from the request.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import re
@@ -84,7 +85,7 @@ class TrustedProxies:
     ``"x-forwarded"`` or ``"forwarded"``.
     """
 
-    __slots__ = ("_any", "_header", "_networks", "_reported", "_unix")
+    __slots__ = ("_any", "_decided", "_header", "_networks", "_reported", "_unix")
 
     def __init__(self, allow: str | Iterable[str], *, header: str = "x-forwarded") -> None:
         entries = allow.split(",") if isinstance(allow, str) else list(allow)
@@ -105,6 +106,8 @@ class TrustedProxies:
         self._networks = tuple(networks)
         self._header = header
         self._reported: set[str] = set()
+        #: Answers already worked out: the same few proxies ask on every request.
+        self._decided: dict[str | None, bool] = {}
 
     def __bool__(self) -> bool:
         """False for an empty allowlist: nothing is ever believed."""
@@ -116,6 +119,15 @@ class TrustedProxies:
         None, ``""`` and paths are unix-socket peers; ``"unknown"`` and
         obfuscated names (``"_hidden"``) are never trusted.
         """
+        decided = self._decided.get(address)
+        if decided is None:
+            decided = self._decide(address)
+            if len(self._decided) >= _DECIDED_MAX:  # bounded: hops are client-chosen text
+                self._decided.clear()
+            self._decided[address] = decided
+        return decided
+
+    def _decide(self, address: str | None) -> bool:
         if self._any:
             return True
         if not address or address.startswith("/"):
@@ -181,10 +193,9 @@ class TrustedProxies:
         client, skipped = peer, 0
         chain = _joined(fields.get(b"x-forwarded-for"))
         if chain:
-            hops = [_x_forwarded_node(entry) for entry in chain]  # None: malformed
-            index = len(hops) - 1
-            while True:
-                hop = hops[index]
+            index = len(chain) - 1
+            while True:  # parsed as reached: what lies left of the client is never read
+                hop = _x_forwarded_node(chain[index])
                 if hop is None:
                     return self._report("malformed X-Forwarded-For header", peer,
                                         fields[b"x-forwarded-for"])
@@ -192,7 +203,7 @@ class TrustedProxies:
                     break
                 index -= 1
             client = None if hop is _UNKNOWN else hop
-            skipped = len(hops) - 1 - index
+            skipped = len(chain) - 1 - index
         protos = _joined(fields.get(b"x-forwarded-proto"))
         hosts = _joined(fields.get(b"x-forwarded-host"))
         if not (chain or protos or hosts):
@@ -234,6 +245,7 @@ def replace_host(headers: list[tuple[bytes, bytes]], host: str) -> list[tuple[by
 
 # -- parsing helpers -------------------------------------------------------------------
 
+_DECIDED_MAX = 1024
 _X_FORWARDED = {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"}
 _UNKNOWN = ("unknown", 0)  # a hop a proxy could not or would not name
 
@@ -286,6 +298,7 @@ def _element_pairs(element: str) -> dict[str, str] | None:
     return pairs
 
 
+@functools.lru_cache(maxsize=1024)  # the same few addresses arrive again and again
 def _forwarded_node(node: str) -> Address | None:
     """A `for=` value (RFC 7239 section 6): IPv4, [IPv6], unknown or _obfuscated."""
     match = _NODE.fullmatch(node)
@@ -300,6 +313,7 @@ def _forwarded_node(node: str) -> Address | None:
     return _ip_node(match.group("v4") or match.group("v6"), port, bool(match.group("v4")))
 
 
+@functools.lru_cache(maxsize=1024)
 def _x_forwarded_node(entry: str) -> Address | None:
     """An X-Forwarded-For entry: an address, or ``IPv4:port`` or ``[IPv6]:port``."""
     if entry == "unknown":
