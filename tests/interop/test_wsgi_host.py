@@ -353,3 +353,28 @@ def _read_until_closed(sock: socket.socket) -> bytes:
     while piece := sock.recv(65536):
         data += piece
     return data
+
+
+def test_mounted_app_is_not_ordered_per_resource_unless_asked(transport: str) -> None:
+    # Two PUTs on one path meet inside the application: webpy holds no lock around it.
+    both_inside = threading.Barrier(2, timeout=TIMEOUT)
+
+    def meet(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        both_inside.wait()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"met"]
+
+    with served(wsgi.mount("/", meet), transport) as base:
+        results: list[int] = []
+
+        def put() -> None:
+            results.append(httpx.put(base + "same", content=b"x", timeout=TIMEOUT).status_code)
+
+        threads = [threading.Thread(target=put) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert results == [200, 200]
+    ordered = next(iter(wsgi.mount("/", meet, ordered=True).values()))
+    assert ordered.ordered and not next(iter(wsgi.mount("/", meet).values())).ordered
