@@ -116,6 +116,20 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
                             "served directory (off by default)")
 
 
+def _add_files_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("serving a directory")
+    group.add_argument("--no-compress", dest="compress", action="store_false",
+                       help="send text files (HTML, CSS, JS, JSON, SVG, text) as they are; by "
+                            "default they are compressed (brotli or gzip) for clients that "
+                            "accept it. Precompressed NAME.br and NAME.gz files are served "
+                            "either way")
+    group.add_argument("--cache-control", nargs=2, action="append", default=[],
+                       metavar=("PATTERN", "VALUE"),
+                       help="send Cache-Control: VALUE for paths the regular expression "
+                            "PATTERN is found in; repeat for more rules, the first match wins "
+                            "(e.g. --cache-control '[.]html$' no-cache)")
+
+
 def _add_address_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("where to listen")
     group.add_argument("-b", "--bind", default="localhost", metavar="ADDRESS",
@@ -170,6 +184,7 @@ def _add_logging_options(parser: argparse.ArgumentParser) -> None:
 #: The option groups, in --help order. A new group is one more function here.
 OPTION_GROUPS: list[Callable[[argparse.ArgumentParser], None]] = [
     _add_source_options,
+    _add_files_options,
     _add_address_options,
     _add_tls_options,
     _add_server_options,
@@ -218,8 +233,11 @@ def _check_options(options: argparse.Namespace) -> None:
     options.directory = options.directory or target or "."
     if options.port is None:
         options.port = 8000
-    if options.app and (options.directory != "." or options.upload):
-        culprit = "--upload" if options.upload else f"directory {options.directory}"
+    if options.app and (options.directory != "." or options.upload or options.cache_control
+                        or not options.compress):
+        culprit = ("--upload" if options.upload else "--cache-control" if options.cache_control
+                   else "--no-compress" if not options.compress
+                   else f"directory {options.directory}")
         raise UsageError(f"{culprit} has no meaning with --app, which serves its routes only")
     if options.key and not options.cert:
         raise UsageError("--key needs --cert (the certificate chain to go with the key)")
@@ -238,10 +256,7 @@ def _configure_logging(options: argparse.Namespace) -> None:
 
 
 def _load_served(options: argparse.Namespace) -> Served:
-    if options.app:
-        served = _load_app(options.app)
-    else:
-        served = _directory(options.directory, options.upload)
+    served = _load_app(options.app) if options.app else _directory(options)
     from .app.application import Application
     from .app.routing import RouteError
 
@@ -252,13 +267,19 @@ def _load_served(options: argparse.Namespace) -> Served:
     return served
 
 
-def _directory(directory: str, upload: bool) -> Served:
+def _directory(options: argparse.Namespace) -> Served:
     from .app import files
 
-    path = os.path.abspath(directory)
+    path = os.path.abspath(options.directory)
     if not os.path.isdir(path):
         raise UsageError(f"not a directory: {path}")
-    return Served(files.routes(path, "/", listing=True, modify=upload), None, path)
+    try:
+        routes = files.routes(path, "/", listing=True, modify=options.upload,
+                              compress=options.compress,
+                              cache_control=[tuple(rule) for rule in options.cache_control])
+    except ValueError as error:
+        raise UsageError(f"--cache-control: {error}") from None
+    return Served(routes, None, path)
 
 
 def _load_app(spec: str) -> Served:

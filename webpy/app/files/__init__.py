@@ -29,11 +29,15 @@ import os
 import re
 
 from ..handler import HTTPHandler
+from ._cache_policy import FINGERPRINTED, IMMUTABLE, REVALIDATE, CachePolicy, Rules
+from ._compression import CompressionCache
 from ._handler import UNLIMITED, FileConfig, FileHandler, WritableFileHandler
-from ._listing import Entry
+from ._listing import Entry, Listing
 from ._paths import is_plain_name
+from ._responses import CompressingHandler
 
-__all__ = ["Entry", "FileConfig", "FileHandler", "WritableFileHandler", "routes"]
+__all__ = ["FINGERPRINTED", "IMMUTABLE", "REVALIDATE", "CompressingHandler", "Entry",
+           "FileConfig", "FileHandler", "Listing", "WritableFileHandler", "routes"]
 
 
 def routes(
@@ -46,6 +50,10 @@ def routes(
     hidden: bool = False,
     handler: type[FileHandler] | None = None,
     max_upload_bytes: int | None = None,
+    compress: bool = False,
+    precompressed: bool = True,
+    cache_control: Rules | None = None,
+    compression_cache_bytes: int = 32 * 1024 * 1024,
 ) -> dict[str, type[HTTPHandler]]:
     """Routes serving the directory `root` at the URL `prefix`, to merge into an app's routes.
 
@@ -60,10 +68,21 @@ def routes(
     - `hidden`: serve dotfiles too (see the module docs); off by default.
     - `handler`: a `FileHandler` subclass to use instead of the default.
     - `max_upload_bytes`: the largest PUT body (default: no limit but the disk).
+    - `compress`: compress text-like files (HTML, CSS, JS, JSON, SVG, text)
+      on the fly for clients that accept it: brotli if the `brotli` package
+      is installed, else gzip. Off by default (the command line turns it on).
+    - `precompressed`: serve ``name.br`` / ``name.gz`` beside ``name`` to
+      clients that accept them, if no older than ``name``. On by default.
+    - `cache_control`: ``{pattern: value}`` (or pairs), first match wins:
+      the Cache-Control for paths below the mount that the regular expression
+      `pattern` is found in, e.g. ``{files.FINGERPRINTED: files.IMMUTABLE,
+      "[.]html$": "no-cache"}``.
+    - `compression_cache_bytes`: memory kept for files compressed on the fly.
 
     Raises NotADirectoryError if `root` is not a directory, ValueError for a
-    prefix that does not start with ``/`` or an index that is not a plain name,
-    TypeError for a `handler` that does not match `modify`.
+    prefix that does not start with ``/``, an index that is not a plain name or
+    a `cache_control` rule that does not compile, TypeError for a `handler`
+    that does not match `modify`.
     """
     directory = os.path.realpath(os.fspath(root))
     if not os.path.isdir(directory):
@@ -83,7 +102,9 @@ def routes(
     umask = os.umask(0o022)
     os.umask(umask)
     attributes: dict[str, object] = {
-        "config": FileConfig(directory, prefix, prefix_names, index, listing, hidden, umask),
+        "config": FileConfig(directory, prefix, prefix_names, index, listing, hidden, umask,
+                             compress, precompressed, CachePolicy.of(cache_control),
+                             CompressionCache(compression_cache_bytes)),
         "__module__": base.__module__,
         "__qualname__": base.__qualname__,
     }

@@ -14,14 +14,20 @@ import os
 import secrets
 import stat
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import IO, Any, ClassVar
+from urllib.parse import quote
 
 from ..errors import HTTPError
 from ..handler import HTTPHandler
 from ..response import FileBody, StreamBody
 from . import _listing
+from ._cache_policy import CachePolicy
+from ._compression import CODINGS, Coding, CompressedStream, CompressionCache, is_compressible
 from ._conditions import Validators, evaluate, if_range_allows
+from ._negotiation import choose_coding, choose_media_type, names_media_type
+from ._page import error_page
 from ._paths import Target, is_inside, locate
 from ._ranges import UNSATISFIABLE, RangeParts, content_range, parse_ranges
 
@@ -46,7 +52,8 @@ class FileConfig:
     """How one directory is served; see `routes` for each option.
 
     `root` is a real path (symlinks resolved); `prefix_names` are the decoded
-    segments of the URL prefix; `umask` gives new files their permissions.
+    segments of the URL prefix; `umask` gives new files their permissions;
+    `compression_cache` holds this mount's files compressed on the fly.
     """
 
     root: str
@@ -56,6 +63,10 @@ class FileConfig:
     listing: bool
     hidden: bool
     umask: int
+    compress: bool = False
+    precompressed: bool = True
+    cache_control: CachePolicy = field(default_factory=CachePolicy)
+    compression_cache: CompressionCache = field(default_factory=CompressionCache)
 
 
 class FileHandler(HTTPHandler):
@@ -63,7 +74,15 @@ class FileHandler(HTTPHandler):
 
     Made by `routes()`; to change behaviour, subclass and pass the subclass
     as ``routes(..., handler=MyHandler)``. The hooks: `content_type`,
-    `render_listing`, and the `do_get` steps `serve_file`, `serve_directory`.
+    `render_listing`, `error_page`, and the `do_get` steps `serve`,
+    `serve_file`, `serve_directory`.
+
+    A file is sent in the best content coding the client accepts
+    (`Accept-Encoding`): a precompressed variant beside it (``a.css.br``,
+    ``a.css.gz``) if there is one no older than the file, else, with
+    ``compress=True``, compressed on the fly if its type is text-like and it
+    is at least `compress_min_bytes` long. Either way the response says
+    ``Vary: Accept-Encoding`` and carries the coded form's own ETag.
     """
 
     config: ClassVar[FileConfig]
@@ -71,9 +90,25 @@ class FileHandler(HTTPHandler):
     max_ranges: ClassVar[int] = 32
     #: The charset announced for text/* files; None to announce none.
     text_charset: ClassVar[str | None] = "utf-8"
+    #: Files shorter than this are not compressed on the fly: the saving is too small.
+    compress_min_bytes: ClassVar[int] = 1024
 
-    def do_get(self) -> tuple[int, Any]:
-        target = self.locate()
+    def do_get(self) -> tuple[int, Any] | tuple[int, str, Any]:
+        try:
+            return self.serve(self.locate())
+        except HTTPError as error:
+            accept = self.request.headers.get("Accept")
+            if error.status_code < 400 or not names_media_type(accept, "text/html"):
+                raise
+            return self.error_page(error)
+
+    def locate(self) -> Target:
+        """Where the request path points in the root; raises `HTTPError(404)` if nowhere."""
+        config = self.config
+        return locate(self.request.raw_path, config.prefix_names, config.root, config.hidden)
+
+    def serve(self, target: Target) -> tuple[int, Any]:
+        """The response for `target`: a directory, a file, or a 404."""
         try:
             status = os.stat(target.path)
         except OSError as error:
@@ -83,11 +118,6 @@ class FileHandler(HTTPHandler):
         if stat.S_ISREG(status.st_mode) and not target.slash:
             return self.serve_file(target.path)
         raise HTTPError(404)
-
-    def locate(self) -> Target:
-        """Where the request path points in the root; raises `HTTPError(404)` if nowhere."""
-        config = self.config
-        return locate(self.request.raw_path, config.prefix_names, config.root, config.hidden)
 
     def serve_directory(self, target: Target) -> tuple[int, Any]:
         """A directory: redirect to its ``/`` form, then its index file, listing, or 403."""
@@ -108,24 +138,26 @@ class FileHandler(HTTPHandler):
             entries = _listing.read_entries(target.path, config.root, config.hidden)
         except OSError as error:
             raise _translate(error) from None
-        title = config.prefix + "".join(name + "/" for name in target.names)
-        self.response.headers["Content-Type"] = "text/html; charset=utf-8"
-        return 200, self.render_listing(title, entries, parent=bool(target.names))
+        query, headers = self.request.query, self.response.headers
+        sort, order = _listing.sort_from_query(query.get("sort"), query.get("order"))
+        listing = _listing.Listing(
+            config.prefix + "".join(name + "/" for name in target.names),
+            _listing.crumbs_of(config.prefix, target.names),
+            tuple(_listing.sort_entries(entries, sort, order)), sort, order)
+        headers["Vary"] = "Accept"
+        self._cache_control("/" + "".join(name + "/" for name in target.names))
+        kind = choose_media_type(self.request.headers.get("Accept"), _LISTING_TYPES)
+        if kind == "application/json":
+            headers["Content-Type"] = "application/json"
+            return 200, _listing.render_json(listing)
+        headers["Content-Type"] = "text/html; charset=utf-8"
+        return 200, self.render_listing(listing)
 
     def serve_file(self, path: str) -> tuple[int, Any]:
-        """A regular file, whole, as one range, or as several; honouring preconditions."""
-        try:
-            file = open(os.open(path, _OPEN_FLAGS), "rb", buffering=0)  # noqa: SIM115
-        except OSError as error:
-            raise _translate(error) from None
-        try:
-            result = self._file_response(file, path)
-        except BaseException:
-            file.close()
-            raise
-        if not isinstance(result[1], FileBody | StreamBody):
-            file.close()
-        return result
+        """A regular file, whole, as one range or as several, in the best coding; honouring
+        preconditions."""
+        file = _open(path)
+        return _closing_unless_sent(file, lambda: self._negotiated_response(file, path))
 
     def content_type(self, path: str) -> str:
         """The Content-Type for the file at `path`, from `mimetypes`."""
@@ -137,14 +169,108 @@ class FileHandler(HTTPHandler):
             kind += f"; charset={self.text_charset}"
         return kind
 
-    def render_listing(self, title: str, entries: list[_listing.Entry], parent: bool) -> str:
-        """The HTML page listing `entries`: names are escaped, links percent-encoded."""
-        return _listing.render(title, entries, parent)
+    def render_listing(self, listing: _listing.Listing) -> str:
+        """The HTML page for `listing`: names are escaped, links percent-encoded."""
+        return _listing.render(listing)
 
-    def _file_response(self, file: IO[bytes], path: str) -> tuple[int, Any]:
+    def error_page(self, error: HTTPError) -> tuple[int, str, str]:
+        """The error as a small HTML page, for clients that ask for HTML (browsers).
+
+        Other clients (curl, scripts) get the plain-text error every handler
+        gives. The page says nothing taken from the request.
+        """
+        headers = self.response.headers
+        for name, value in error.headers.items():
+            headers[name] = value
+        headers["Content-Type"] = "text/html; charset=utf-8"
+        headers["X-Content-Type-Options"] = "nosniff"
+        home = quote(os.fsencode(self.config.prefix))
+        return error.status_code, error.reason, error_page(error.status_code, error.reason, home)
+
+    def _negotiated_response(self, file: IO[bytes], path: str) -> tuple[int, Any]:
+        """The file in the coding the client prefers, else as it is."""
         status = os.fstat(file.fileno())
         if not stat.S_ISREG(status.st_mode):
             raise HTTPError(404)
+        content_type = self.content_type(path)
+        self._cache_control("/" + os.path.relpath(path, self.config.root).replace(os.sep, "/"))
+        offered = self._offered_codings(path, status, content_type)
+        if not offered:
+            return self._file_response(file, status, content_type, None)
+        self.response.headers["Vary"] = "Accept-Encoding"
+        chosen = choose_coding(self.request.headers.get("Accept-Encoding"), list(offered))
+        if chosen is None:
+            return self._file_response(file, status, content_type, None)
+        coding, variant = offered[chosen]
+        if variant is not None:
+            try:
+                coded = _open(variant)
+            except HTTPError:  # the variant vanished since it was found: send the file
+                return self._file_response(file, status, content_type, None)
+            file.close()
+            return _closing_unless_sent(coded, lambda: self._file_response(
+                coded, os.fstat(coded.fileno()), content_type, coding.name))
+        if self.request.headers.get("Range") is not None:  # ranges apply to the file itself
+            return self._file_response(file, status, content_type, None)
+        return self._compressed_response(file, path, status, content_type, coding)
+
+    def _offered_codings(self, path: str, status: os.stat_result, content_type: str
+                         ) -> dict[str, tuple[Coding, str | None]]:
+        """The codings this file can be sent in, best first, each with its variant's path
+        (None: compressed on the fly)."""
+        config = self.config
+        offered: dict[str, tuple[Coding, str | None]] = {}
+        compressible = (config.compress and status.st_size >= self.compress_min_bytes
+                        and is_compressible(content_type))
+        for coding in CODINGS:
+            if config.precompressed:
+                variant = os.path.realpath(path + coding.suffix)
+                try:
+                    found = os.stat(variant)
+                except OSError:
+                    found = None
+                if (found is not None and stat.S_ISREG(found.st_mode)
+                        and found.st_mtime_ns >= status.st_mtime_ns
+                        and is_inside(variant, config.root, config.hidden)):
+                    offered[coding.name] = (coding, variant)
+                    continue
+            if compressible and coding.available:
+                offered[coding.name] = (coding, None)
+        return offered
+
+    def _compressed_response(self, file: IO[bytes], path: str, status: os.stat_result,
+                             content_type: str, coding: Coding) -> tuple[int, Any]:
+        """The file compressed on the fly (or from the cache), with its own ETag."""
+        current = _coded_validators(Validators.of(status), coding.name)
+        request, headers = self.request, self.response.headers
+        headers["ETag"] = current.etag
+        headers["Last-Modified"] = current.last_modified
+        decided = evaluate(request.method, request.headers, current)
+        if decided == 304:
+            return 304, None
+        if decided == 412:
+            raise HTTPError(412)
+        headers["Content-Type"] = content_type
+        headers["Content-Encoding"] = coding.name
+        cache = self.config.compression_cache
+        cached = cache.get(path, current.etag, coding.name)
+        if cached is not None:
+            return 200, cached
+        chunks = CompressedStream(
+            file, coding, cache.max_entry_bytes,
+            version=lambda changed: _coded_validators(Validators.of(changed), coding.name).etag,
+            store=lambda data: cache.put(path, current.etag, coding.name, data))
+        return 200, StreamBody(chunks)
+
+    def _cache_control(self, path: str) -> None:
+        """Set Cache-Control for the mount-relative `path` if a rule of the mount names it."""
+        value = self.config.cache_control.value_for(path)
+        if value is not None:
+            self.response.headers["Cache-Control"] = value
+
+    def _file_response(self, file: IO[bytes], status: os.stat_result, content_type: str,
+                       coding: str | None) -> tuple[int, Any]:
+        """`file` whole or in ranges, after the preconditions; `coding` if it is a variant."""
         size = status.st_size
         current = Validators.of(status)
         request, headers = self.request, self.response.headers
@@ -155,14 +281,15 @@ class FileHandler(HTTPHandler):
             return 304, None
         if decided == 412:
             raise HTTPError(412)
-        content_type = self.content_type(path)
         headers["Content-Type"] = content_type
+        if coding is not None:
+            headers["Content-Encoding"] = coding
         headers["Accept-Ranges"] = "bytes"
-        field = request.headers.get("Range")
-        if (request.method != "GET" or field is None
+        range_field = request.headers.get("Range")
+        if (request.method != "GET" or range_field is None
                 or not if_range_allows(request.headers.get("If-Range"), current)):
             return 200, FileBody(file, 0, size)
-        spans = parse_ranges(field, size, self.max_ranges)
+        spans = parse_ranges(range_field, size, self.max_ranges)
         if spans is None:
             return 200, FileBody(file, 0, size)
         if spans == UNSATISFIABLE:
@@ -280,3 +407,33 @@ def _translate(error: OSError, *, conflict: bool = False) -> Exception:
     if code in (errno.ENOSPC, errno.EDQUOT):
         return HTTPError(507)
     return error
+
+
+#: What a listing can be sent as, the first when the client does not say.
+_LISTING_TYPES = ("text/html", "application/json")
+
+
+def _open(path: str) -> IO[bytes]:
+    """Open a file to serve (never through a late symlink, never blocking on a FIFO)."""
+    try:
+        return open(os.open(path, _OPEN_FLAGS), "rb", buffering=0)
+    except OSError as error:
+        raise _translate(error) from None
+
+
+def _closing_unless_sent(file: IO[bytes], respond: Callable[[], tuple[int, Any]]
+                         ) -> tuple[int, Any]:
+    """`respond()`, closing `file` unless the body returned will send it (and close it)."""
+    try:
+        result = respond()
+    except BaseException:
+        file.close()
+        raise
+    if not isinstance(result[1], FileBody | StreamBody):
+        file.close()
+    return result
+
+
+def _coded_validators(identity: Validators, coding: str) -> Validators:
+    """The validators of a file compressed on the fly: its own strong ETag per coding."""
+    return Validators(f"{identity.etag[:-1]}-{coding}\"", identity.mtime)
