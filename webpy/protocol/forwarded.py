@@ -146,22 +146,21 @@ class TrustedProxies:
 
         `headers` are the raw ``(name, value)`` pairs, names in any case.
         """
-        unchanged = Origin(peer, scheme, None, peer)
-        if not self.trusts(peer[0] if peer else None):
-            return unchanged
-        if self._header == "forwarded":
-            lines = [value for name, value in headers if name.lower() == b"forwarded"]
-            if not lines:
-                return unchanged
-            return self._resolve_forwarded(peer, scheme, lines) or unchanged
-        fields: dict[bytes, list[bytes]] = {}
-        for name, value in headers:
-            lowered = name.lower()
-            if lowered in _X_FORWARDED:
-                fields.setdefault(lowered, []).append(value)
-        if not fields:
-            return unchanged
-        return self._resolve_x_forwarded(peer, scheme, fields) or unchanged
+        origin = None
+        if self.trusts(peer[0] if peer else None):
+            if self._header == "forwarded":
+                lines = [value for name, value in headers if name.lower() == b"forwarded"]
+                if lines:
+                    origin = self._resolve_forwarded(peer, scheme, lines)
+            else:
+                fields: dict[bytes, list[bytes]] = {}
+                for name, value in headers:
+                    lowered = name.lower()
+                    if lowered in _X_FORWARDED:
+                        fields.setdefault(lowered, []).append(value)
+                if fields:
+                    origin = self._resolve_x_forwarded(peer, scheme, fields)
+        return origin or Origin(peer, scheme, None, peer)
 
     # -- Forwarded (RFC 7239) ------------------------------------------------------
 
@@ -209,14 +208,13 @@ class TrustedProxies:
         if not (chain or protos or hosts):
             return None  # only empty fields: nothing to believe
         return self._origin(peer, scheme, client, _at_hop(protos, skipped),
-                            _at_hop(hosts, skipped), "X-Forwarded",
-                            [value for values in fields.values() for value in values])
+                            _at_hop(hosts, skipped), "X-Forwarded", fields)
 
     # -- shared ------------------------------------------------------------------------
 
     def _origin(self, peer: Address | None, scheme: str, client: Address | None,
                 proto: str | None, host: str | None, family: str,
-                raw: list[bytes]) -> Origin | None:
+                raw: list[bytes] | dict[bytes, list[bytes]]) -> Origin | None:
         if proto is not None:
             proto = proto.lower()
             if proto not in ("http", "https"):
@@ -226,10 +224,13 @@ class TrustedProxies:
             return self._report(f"malformed host in {family} header", peer, raw)
         return Origin(client, scheme, host, peer, True)
 
-    def _report(self, problem: str, peer: Address | None, raw: list[bytes]) -> Origin | None:
+    def _report(self, problem: str, peer: Address | None,
+                raw: list[bytes] | dict[bytes, list[bytes]]) -> Origin | None:
         """Log `problem` the first time it is seen; None: the headers are ignored."""
         if problem not in self._reported:
             self._reported.add(problem)
+            if isinstance(raw, dict):
+                raw = [value for values in raw.values() for value in values]
             shown = b", ".join(raw)[:200]
             logger.warning("%s from %s ignored (logged once): %r", problem,
                            peer[0] if peer else "unix socket", shown)
@@ -344,8 +345,9 @@ def _joined(lines: list[bytes] | None) -> list[str] | None:
     """Every comma-separated entry of every line, in order; None if there are none."""
     if not lines:
         return None
-    entries = (entry.strip() for line in lines for entry in line.decode("latin-1").split(","))
-    return [entry for entry in entries if entry]  # empty list elements are ignored
+    text = lines[0] if len(lines) == 1 else b",".join(lines)
+    # Empty list elements are ignored (RFC 9110 section 5.6.1).
+    return [entry for entry in map(str.strip, text.decode("latin-1").split(",")) if entry]
 
 
 def _at_hop(values: list[str] | None, skipped: int) -> str | None:
