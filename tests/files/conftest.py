@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -76,3 +77,22 @@ def serve() -> Iterator[Callable[..., str]]:
     yield start
     for server in servers:
         server.stop(timeout=2)
+
+
+@pytest.fixture(params=["threaded", "trio"])
+def live(request: pytest.FixtureRequest) -> Iterator[Callable[..., str]]:
+    """Serve routes over real sockets on each socket transport in turn; return the base URL.
+
+    ``live(routes)`` starts a server (threaded, or trio in a background
+    thread) on a free loopback port; every server started is stopped after
+    the test.
+    """
+    from harness import HARNESSES
+
+    with contextlib.ExitStack() as stack:
+        def start(routes: Any, **options: Any) -> str:
+            server = stack.enter_context(HARNESSES[request.param]().serve(routes, **options))
+            host, port = server.address[:2]
+            return f"http://{host}:{port}"
+
+        yield start
