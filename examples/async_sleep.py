@@ -3,6 +3,9 @@
     python examples/async_sleep.py            # serves on http://localhost:8000/
     curl 'localhost:8000/sleep?seconds=2'
 
+An optional argument picks another port (0: any free one). Ctrl-C or
+SIGTERM stops it gracefully, with exit status 0 (`trio_run.run`).
+
 Each request to /sleep waits `seconds` (default 1) with `trio.sleep`, in its
 connection's own task, so ten requests sent at once are all answered after
 about one second, not ten. To show it, the response says how many requests
@@ -11,10 +14,13 @@ were asleep together when this one woke up.
 
 from __future__ import annotations
 
+import sys
+
 import trio
 
 import webpy as web
-from webpy.transports.trio import serve
+from webpy.transports.trio import url
+from webpy.transports.trio_run import run
 
 
 class Sleep(web.HTTPHandler):
@@ -41,9 +47,9 @@ class Sleep(web.HTTPHandler):
 routes = {"/sleep": Sleep}
 
 
+def announce(addresses: list[tuple[str, int]]) -> None:
+    print(f"Serving on {url(addresses[0])}sleep (Ctrl-C to stop)", flush=True)
+
+
 if __name__ == "__main__":
-    print("Serving on http://localhost:8000/sleep (Ctrl-C to stop)", flush=True)
-    try:
-        trio.run(serve, routes, "localhost", 8000)
-    except KeyboardInterrupt:
-        pass
+    run(routes, "localhost", int(sys.argv[1]) if len(sys.argv) > 1 else 8000, on_ready=announce)
