@@ -74,47 +74,81 @@ class ChunkedReader:
         Raises `ProtocolError`: 400 for bad framing, 413 past the body limit,
         431 for a trailer section past the head limits.
         """
-        pieces: list[memoryview] = []
+        payload = bytearray()
         pos, end = 0, len(buffer)
-        view = memoryview(buffer)
+        while pos < end:
+            part = self._part
+            if part is _Part.SIZE:
+                pos = self._read_chunks(buffer, pos, end, payload)
+                if self._part is _Part.SIZE:
+                    break  # an incomplete size line
+            elif part is _Part.DATA:
+                stop = min(pos + self._remaining, end)
+                payload += memoryview(buffer)[pos:stop]
+                self._remaining -= stop - pos
+                pos = stop
+                if not self._remaining:
+                    self._part = _Part.DATA_END
+            elif part is _Part.DATA_END:
+                if buffer[pos:pos + 2] != b"\r\n"[:end - pos]:
+                    raise ProtocolError(400, "chunk data not followed by CRLF")
+                if end - pos < 2:
+                    break
+                pos += 2
+                self._part = _Part.SIZE
+            elif part is _Part.TRAILER:
+                limit = self._limits.max_header_bytes - len(self._trailer)
+                line_end = self._line_end(buffer, pos, end, limit)
+                if line_end < 0:
+                    break
+                self._take_trailer_line(buffer[pos:line_end])
+                pos = line_end
+            else:
+                break
+        return bytes(payload), pos
+
+    def _read_chunks(self, buffer: bytearray, pos: int, end: int, payload: bytearray) -> int:
+        """Take whole chunks from `pos` on while they are complete; return where it stopped.
+
+        The hot path for bodies of many small chunks: one anchored match per
+        size line, the data appended to `payload`. Anything else (a line not
+        yet complete, too long or malformed, a chunk that goes on past `end`,
+        the last chunk) leaves it to the careful path in `read`.
+        """
+        max_line = self._limits.max_chunk_line
+        if self._searched:  # a size line that was incomplete at the last call
+            line_end = self._line_end(buffer, pos, end, max_line)
+            if line_end < 0:
+                return pos
+        match_line = _CHUNK_LINE.match
+        total, max_body = self._total, self._max_body
         try:
             while pos < end:
-                part = self._part
-                if part is _Part.DATA:
-                    take = min(self._remaining, end - pos)
-                    pieces.append(view[pos:pos + take])
-                    pos += take
-                    self._remaining -= take
-                    if not self._remaining:
-                        self._part = _Part.DATA_END
-                elif part is _Part.DATA_END:
-                    if buffer[pos:pos + 2] != b"\r\n"[:end - pos]:
-                        raise ProtocolError(400, "chunk data not followed by CRLF")
-                    if end - pos < 2:
-                        break
-                    pos += 2
-                    self._part = _Part.SIZE
-                elif part is _Part.SIZE:
-                    line_end = self._line_end(buffer, pos, end, self._limits.max_chunk_line)
-                    if line_end < 0:
-                        break
-                    self._take_size_line(buffer, pos, line_end)
-                    pos = line_end
-                elif part is _Part.TRAILER:
-                    limit = self._limits.max_header_bytes - len(self._trailer)
-                    line_end = self._line_end(buffer, pos, end, limit)
-                    if line_end < 0:
-                        break
-                    self._take_trailer_line(buffer[pos:line_end])
-                    pos = line_end
-                else:
-                    break
-            return b"".join(pieces), pos
+                match = match_line(buffer, pos, pos + max_line)
+                if match is None:
+                    if self._line_end(buffer, pos, end, max_line) < 0:
+                        return pos  # incomplete
+                    raise ProtocolError(400, "malformed chunk size line")
+                size = int(match[1], 16)
+                total += size
+                if total > max_body:
+                    raise ProtocolError(413, "request body too large")
+                pos = match.end()
+                if not size:
+                    self._part = _Part.TRAILER
+                    return pos
+                stop = pos + size
+                if stop + 2 > end:  # the data or its CRLF goes on in a later read
+                    self._remaining = size
+                    self._part = _Part.DATA
+                    return pos
+                if buffer[stop] != 13 or buffer[stop + 1] != 10:
+                    raise ProtocolError(400, "chunk data not followed by CRLF")
+                payload += buffer[pos:stop]
+                pos = stop + 2
+            return pos
         finally:
-            # The buffer cannot change size while a view of it exists.
-            for piece in pieces:
-                piece.release()
-            view.release()
+            self._total = total
 
     def _line_end(self, buffer: bytearray, pos: int, end: int, limit: int) -> int:
         """The end of the line starting at `pos` (after its LF), or -1 if it is incomplete.
@@ -132,20 +166,6 @@ class ChunkedReader:
             raise ProtocolError(400, "chunk size line too long")
         self._searched = end - pos
         return -1
-
-    def _take_size_line(self, buffer: bytearray, pos: int, end: int) -> None:
-        match = _CHUNK_LINE.fullmatch(buffer, pos, end)
-        if match is None:
-            raise ProtocolError(400, "malformed chunk size line")
-        chunk_size = int(match[1], 16)
-        self._total += chunk_size
-        if self._total > self._max_body:
-            raise ProtocolError(413, "request body too large")
-        if chunk_size:
-            self._remaining = chunk_size
-            self._part = _Part.DATA
-        else:
-            self._part = _Part.TRAILER
 
     def _take_trailer_line(self, line: bytearray) -> None:
         if line == b"\r\n":
