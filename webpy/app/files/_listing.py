@@ -28,7 +28,8 @@ from ._paths import is_inside, is_plain_name
 
 #: Sort keys the query may name, each with the order its column link first asks for.
 SORT_KEYS = {"name": "asc", "size": "desc", "date": "desc"}
-_COLUMNS = (("name", "Name"), ("size", "Size"), ("date", "Modified (UTC)"))
+_COLUMNS = (("name", "Name"), ("size", "Size"),
+            ("date", 'Modified<span class="wide"> (UTC)</span>'))
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
 
@@ -83,19 +84,26 @@ def read_entries(directory: str, root: str, hidden: bool) -> list[Entry]:
 
 
 def sort_entries(entries: Sequence[Entry], sort: str, order: str) -> list[Entry]:
-    """`entries` by `sort` (name, size or date) in `order` (asc, desc); folders first."""
+    """`entries` by `sort` (name, size or date) in `order` (asc, desc), folders first.
+
+    Equal sizes or dates go by name; folders, which have no size, go by name
+    when sorting by size.
+    """
+    descending = order == "desc"
+
     def by_name(entry: Entry) -> tuple[str, str]:
         return entry.name.casefold(), entry.name
 
-    ordered = sorted(entries, key=by_name)  # ties within size or date go by name
+    folders = sorted((entry for entry in entries if entry.is_directory), key=by_name,
+                     reverse=descending and sort == "name")
+    files = sorted((entry for entry in entries if not entry.is_directory), key=by_name,
+                   reverse=descending and sort == "name")
     if sort == "size":
-        ordered.sort(key=lambda entry: entry.size if not entry.is_directory else 0)
+        files.sort(key=lambda entry: entry.size, reverse=descending)  # stable: ties by name
     elif sort == "date":
-        ordered.sort(key=lambda entry: entry.mtime)
-    if order == "desc":
-        ordered.reverse()
-    ordered.sort(key=lambda entry: not entry.is_directory)
-    return ordered
+        folders.sort(key=lambda entry: entry.mtime, reverse=descending)
+        files.sort(key=lambda entry: entry.mtime, reverse=descending)
+    return folders + files
 
 
 def sort_from_query(sort: str | None, order: str | None) -> tuple[str, str]:
@@ -106,12 +114,13 @@ def sort_from_query(sort: str | None, order: str | None) -> tuple[str, str]:
 
 
 def crumbs_of(prefix: str, names: Sequence[str]) -> tuple[tuple[str, str], ...]:
-    """Breadcrumbs: the mount (``/static/``), then each directory below it, with its href."""
+    """Breadcrumbs: the mount (``/static/``), then each directory below it (``docs/``),
+    each with its href; shown one after the other they spell the directory's path."""
     href = quote(os.fsencode(prefix))
     crumbs = [(prefix, href)]
     for name in names:
         href += quote(os.fsencode(name), safe="") + "/"
-        crumbs.append((name, href))
+        crumbs.append((name + "/", href))
     return tuple(crumbs)
 
 
@@ -135,16 +144,15 @@ def render(listing: Listing) -> str:
                     f'</td><td class="size">{size}</td><td class="date"><time datetime="{stamp}">'
                     f'{day}<span class="clock"> {clock}</span></time></td></tr>')
     heading = escape(_displayable(listing.path))
-    crumbs = [f'<a href="{escape(href)}">{escape(_displayable(text))}</a>'
-              for text, href in listing.crumbs]
+    crumbs = "".join(f'<a href="{escape(href)}">{escape(_displayable(text))}</a>'
+                     for text, href in listing.crumbs)
     folders = sum(entry.is_directory for entry in listing.entries)
     files = len(listing.entries) - folders
     total = sum(entry.size for entry in listing.entries if not entry.is_directory)
     summary = (f"{folders} folder{'s' * (folders != 1)}, {files} file{'s' * (files != 1)}"
                f", {human_size(total)}")
     body = "\n".join([
-        f'<nav class="crumbs" aria-label="Breadcrumbs">{" / ".join(crumbs)}</nav>',
-        f"<h1>Index of {heading}</h1>",
+        f'<h1>Index of <span class="crumbs">{crumbs}</span></h1>',
         "<table>",
         f"<thead><tr>{''.join(_header(listing, key, label) for key, label in _COLUMNS)}"
         "</tr></thead>",

@@ -20,7 +20,7 @@ body{margin:0 auto;max-width:64rem;padding:1.5rem 1rem;background:var(--bg);colo
 font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",sans-serif}
 a{color:var(--link);text-decoration:none}a:hover,a:focus{text-decoration:underline}
 h1{font-size:1.375rem;font-weight:600;margin:.25rem 0 1rem;overflow-wrap:anywhere}
-.crumbs{color:var(--muted);overflow-wrap:anywhere}
+.crumbs{display:inline}
 table{width:100%;border-collapse:collapse;table-layout:fixed}
 th,td{padding:.5rem;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 th{font-weight:600;white-space:nowrap}th a{color:inherit}
@@ -30,7 +30,7 @@ tbody tr:hover{background:var(--hover)}
 .date{width:12rem;white-space:nowrap;font-variant-numeric:tabular-nums;color:var(--muted)}
 .summary,.note{color:var(--muted)}
 @media (max-width:40rem){body{padding:1rem .75rem}th,td{padding:.5rem .25rem}\
-.size{width:5rem}.date{width:6.25rem}.clock{display:none}}
+.size{width:5rem}.date{width:6.5rem}.clock,.wide{display:none}}
 """
 
 
