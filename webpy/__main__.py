@@ -55,6 +55,8 @@ class Served:
     routes: Any
     error_routes: Any
     description: str
+    #: An ASGI application's `webpy.app.asgi.Lifespan`, run around serving (--asgi).
+    lifespan: Any = None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parser.parse_args(argv)
     try:
         _check_options(options)
+        _check_interop_options(options)
         _configure_logging(options)
         served = _load_served(options)
         ssl_context = _ssl_context(options)
@@ -72,6 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         print(f"webpy: error: {error}", file=sys.stderr, flush=True)
         return 2
+    except _LifespanFailure as error:  # the ASGI application refused to start (or stop)
+        print(f"webpy: error: {error}", file=sys.stderr, flush=True)
+        return 3
 
 
 # -- arguments ---------------------------------------------------------------------------
@@ -182,9 +188,20 @@ def _add_logging_options(parser: argparse.ArgumentParser) -> None:
 
 
 #: The option groups, in --help order. A new group is one more function here.
+def _add_interop_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("WSGI and ASGI applications")
+    group.add_argument("--wsgi", metavar="MODULE:APP",
+                       help="serve the WSGI application APP (default: application) of MODULE "
+                            "at /, on either transport")
+    group.add_argument("--asgi", metavar="MODULE:APP",
+                       help="serve the ASGI application APP (default: app) of MODULE at /, "
+                            "on trio, with its lifespan start-up and shut-down")
+
+
 OPTION_GROUPS: list[Callable[[argparse.ArgumentParser], None]] = [
     _add_source_options,
     _add_files_options,
+    _add_interop_options,
     _add_address_options,
     _add_tls_options,
     _add_server_options,
@@ -256,7 +273,9 @@ def _configure_logging(options: argparse.Namespace) -> None:
 
 
 def _load_served(options: argparse.Namespace) -> Served:
-    served = _load_app(options.app) if options.app else _directory(options)
+    served = (_load_app(options.app) if options.app
+              else _load_gateway_app(options) if options.wsgi or options.asgi
+              else _directory(options))
     from .app.application import Application
     from .app.routing import RouteError
 
@@ -268,6 +287,75 @@ def _load_served(options: argparse.Namespace) -> Served:
 
 
 def _directory(options: argparse.Namespace) -> Served:
+def _check_interop_options(options: argparse.Namespace) -> None:
+    """--wsgi and --asgi serve one application, as --app does; --asgi needs trio."""
+    given = [flag for flag in ("app", "wsgi", "asgi") if getattr(options, flag)]
+    if len(given) > 1:
+        raise UsageError(f"--{given[0]} and --{given[1]} both name what to serve; give one")
+    if (options.wsgi or options.asgi) and (options.directory != "." or options.upload):
+        culprit = "--upload" if options.upload else f"directory {options.directory}"
+        raise UsageError(f"{culprit} has no meaning with --{given[0]}")
+    if options.asgi:
+        if options.processes > 1:
+            raise UsageError("--processes needs the threaded transport; --asgi runs on trio")
+        options.transport = "trio"
+
+
+def _load_gateway_app(options: argparse.Namespace) -> Served:
+    """--wsgi or --asgi: import the application and mount it at /."""
+    flag, spec, default = (("--wsgi", options.wsgi, "application") if options.wsgi
+                           else ("--asgi", options.asgi, "app"))
+    module_part, _, attribute = spec.partition(":")
+    if not module_part:
+        raise UsageError(f"{flag} {spec}: expected MODULE:APP, e.g. myapp:{default}")
+    if module_part.endswith(".py") or os.sep in module_part or "/" in module_part:
+        path = os.path.abspath(module_part)
+        if not os.path.isfile(path):
+            raise UsageError(f"{flag} {spec}: no such file: {module_part}")
+        sys.path.insert(0, os.path.dirname(path))
+        module_part = os.path.basename(path).removesuffix(".py")
+    else:
+        sys.path.insert(0, os.getcwd())
+    application: Any = _import(module_part, spec)
+    for name in (attribute or default).split("."):
+        try:
+            application = getattr(application, name)
+        except AttributeError:
+            raise UsageError(f"{flag} {spec}: module {module_part} has no attribute "
+                             f"{attribute or default!r}") from None
+    if not callable(application):
+        raise UsageError(f"{flag} {spec}: {attribute or default} is {_kind(application)}, "
+                         f"not an application")
+    if flag == "--wsgi":
+        from .app import wsgi
+
+        return Served(wsgi.mount("/", application, multiprocess=options.processes > 1), None,
+                      f"WSGI application {spec}")
+    from .app import asgi
+
+    lifespan = asgi.Lifespan(application)
+    return Served(asgi.mount("/", application, lifespan=lifespan), None,
+                  f"ASGI application {spec}", lifespan)
+
+
+class _LifespanFailure(Exception):
+    """An ASGI application's lifespan start-up or shut-down failed: exit status 3."""
+
+
+async def _with_lifespan(lifespan: Any, serve: Callable[[], Any]) -> None:
+    """Run `serve()` inside an ASGI application's lifespan, if there is one."""
+    if lifespan is None:
+        await serve()
+        return
+    from .app.asgi import LifespanFailure
+
+    try:
+        async with lifespan:
+            await serve()
+    except LifespanFailure as error:
+        raise _LifespanFailure(str(error)) from None
+
+
     from .app import files
 
     path = os.path.abspath(options.directory)
@@ -450,7 +538,7 @@ def _serve_trio(options: argparse.Namespace, served: Served,
         print(_stopping_line(signum, options.grace_period), flush=True)
 
     try:
-        trio.run(lambda: serve_until_signalled(
+        trio.run(_with_lifespan, served.lifespan, lambda: serve_until_signalled(
             served.routes, options.bind, options.port, error_routes=served.error_routes,
             ssl_context=ssl_context, thread_limit=options.threads,
             max_connections=options.max_connections, grace_period=options.grace_period,
