@@ -187,7 +187,6 @@ def _add_logging_options(parser: argparse.ArgumentParser) -> None:
                             "line per request (default: info)")
 
 
-#: The option groups, in --help order. A new group is one more function here.
 def _add_interop_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("WSGI and ASGI applications")
     group.add_argument("--wsgi", metavar="MODULE:APP",
@@ -198,10 +197,11 @@ def _add_interop_options(parser: argparse.ArgumentParser) -> None:
                             "on trio, with its lifespan start-up and shut-down")
 
 
+#: The option groups, in --help order. A new group is one more function here.
 OPTION_GROUPS: list[Callable[[argparse.ArgumentParser], None]] = [
     _add_source_options,
-    _add_files_options,
     _add_interop_options,
+    _add_files_options,
     _add_address_options,
     _add_tls_options,
     _add_server_options,
@@ -286,7 +286,6 @@ def _load_served(options: argparse.Namespace) -> Served:
     return served
 
 
-def _directory(options: argparse.Namespace) -> Served:
 def _check_interop_options(options: argparse.Namespace) -> None:
     """--wsgi and --asgi serve one application, as --app does; --asgi needs trio."""
     given = [flag for flag in ("app", "wsgi", "asgi") if getattr(options, flag)]
@@ -356,6 +355,7 @@ async def _with_lifespan(lifespan: Any, serve: Callable[[], Any]) -> None:
         raise _LifespanFailure(str(error)) from None
 
 
+def _directory(options: argparse.Namespace) -> Served:
     from .app import files
 
     path = os.path.abspath(options.directory)
