@@ -18,6 +18,10 @@ from webpy.protocol import Limits
 @given(requests(), split_points)
 @example(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
          b"3;a=b\r\nabc\r\n0\r\nT: v\r\n\r\n", list(range(100)))
+# A Content-Length body that ends exactly where a read ends, and a chunk split in its CRLF.
+@example(b"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc", [44, 45])
+@example(b"PUT / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+         b"3\r\nabc\r\n0\r\n\r\n", [60, 61, 62, 63])
 def test_valid_request_split_anywhere_parses_the_same(data: bytes, points: list[int]) -> None:
     whole = serve([data])
     assert whole.error is None
@@ -100,7 +104,16 @@ def over_limit(draw: st.DrawFn) -> tuple[bytes, int]:
             + b"\r\nc\r\n0\r\n\r\n", 400)
 
 
+# One byte past each of SMALL's limits, cut near the edge (every cut: test_exact_limits.py).
 @given(over_limit(), split_points)
+@example((b"GET /" + b"t" * 51 + b" HTTP/1.1\r\nHost: h\r\n\r\n", 414), [65, 66, 67])
+@example((b"GET / HTTP/1.1\r\nHost: h\r\nX: " + b"v" * 243 + b"\r\n\r\n", 431), [272, 273])
+@example((b"GET / HTTP/1.1\r\nHost: h\r\n" + b"X: y\r\n" * 6 + b"\r\n", 431), [61, 62])
+@example((b"PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 101\r\n\r\n", 413), [])
+@example((b"PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+          b"65\r\n" + b"c" * 101 + b"\r\n0\r\n\r\n", 413), [57, 58, 59])
+@example((b"PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+          b"1;" + b"e" * 29 + b"\r\nc\r\n0\r\n\r\n", 400), [88, 89, 90])
 def test_limit_status_does_not_depend_on_split_points(case: tuple[bytes, int],
                                                       points: list[int]) -> None:
     data, status = case

@@ -176,3 +176,36 @@ def test_file_body_framing_surrounds_bytes_the_caller_sends() -> None:
     end = connection.end_response()
     assert head + before + b"12345" + after + end == (
         head + b"5\r\n12345\r\n" + b"0\r\n\r\n")
+
+
+def test_content_length_the_application_sets_on_a_streamed_body_is_kept() -> None:
+    # A streamed body of a size the application knows (a file, a proxied body)
+    # goes out with that length, not chunked, and keeps the connection open.
+    connection = _connection_with_request(GET)
+    head = connection.start_response(200, [(b"Content-Length", b"5")], DATE)
+    data = head + b"".join(connection.send_body(b"ab") + connection.send_body(b"cde"))
+    data += connection.end_response()
+    response, body, ended = _parse(b"GET", data)
+    assert dict(response.headers)[b"content-length"] == b"5"
+    assert b"Transfer-Encoding" not in head
+    assert body == b"abcde" and ended
+    assert not connection.will_close
+
+
+def test_streamed_body_longer_than_the_application_content_length_is_refused() -> None:
+    connection = _connection_with_request(GET)
+    connection.start_response(200, [(b"Content-Length", b"2")], DATE)
+    with pytest.raises(InvalidResponse):
+        connection.send_body(b"abc")
+    assert connection.will_close
+
+
+def test_informational_status_never_reaches_the_state_of_a_sent_response() -> None:
+    # A refused start leaves the connection able to answer properly.
+    connection = _connection_with_request(GET)
+    with pytest.raises(InvalidResponse):
+        connection.start_response(100, [], DATE)
+    with pytest.raises(InvalidResponse):
+        connection.start_response(200, [(b"X", b"\x00")], DATE)
+    assert connection.can_respond
+    assert connection.respond(200, [], b"ok", DATE).endswith(b"\r\n\r\nok")

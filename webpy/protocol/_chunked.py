@@ -97,7 +97,9 @@ class ChunkedReader:
                 pos += 2
                 self._part = _Part.SIZE
             elif part is _Part.TRAILER:
-                limit = self._limits.max_header_bytes - len(self._trailer)
+                # Counted like a head's fields: field lines with their CRLFs up
+                # to max_header_bytes, the closing blank line on top.
+                limit = self._limits.max_header_bytes + 2 - len(self._trailer)
                 line_end = self._line_end(buffer, pos, end, limit)
                 if line_end < 0:
                     break
@@ -177,6 +179,8 @@ class ChunkedReader:
             raise ProtocolError(400, "obsolete line folding")
         check_field_lines(line)
         self._trailer += line
+        if len(self._trailer) > self._limits.max_header_bytes:
+            raise ProtocolError(431, "trailer section too large")
         if self._trailer.count(b"\n") > self._limits.max_header_count:
             raise ProtocolError(431, "too many trailer fields")
 
