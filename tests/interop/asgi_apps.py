@@ -11,8 +11,10 @@ from fastapi import BackgroundTasks, FastAPI
 from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 #: What background tasks and lifespan handlers did, for the tests to check.
@@ -60,6 +62,15 @@ def sync_endpoint(request: Request) -> PlainTextResponse:
     return PlainTextResponse(f"sync in a thread: {threading.current_thread().name != 'MainThread'}")
 
 
+class Tagged(BaseHTTPMiddleware):
+    """Runs the app in a task of its own and passes the response on: a common middleware shape."""
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        response.headers["X-Through-Middleware"] = "yes"
+        return response
+
+
 starlette_app = Starlette(
     routes=[
         Route("/", home),
@@ -69,6 +80,7 @@ starlette_app = Starlette(
         Route("/sync", sync_endpoint),
     ],
     lifespan=starlette_lifespan,
+    middleware=[Middleware(Tagged)],
 )
 
 
