@@ -282,3 +282,53 @@ def test_lifespan_shutdown_failure_raises_with_the_applications_message() -> Non
 
     with pytest.raises(asgi.LifespanFailure, match="shutdown failed: flush failed"):
         trio.run(main)
+
+
+def test_receive_after_the_body_waits_on_the_transports_disconnect_signal() -> None:
+    # The contract asked of the transport (wait_disconnected on the body stream), played here
+    # by a wrapper whose signal the test gives: receive() returns http.disconnect only then.
+    signal_ready = threading.Event()
+    state: dict[str, Any] = {}
+
+    class Signalled:
+        def __init__(self, stream: Any) -> None:
+            self._stream = stream
+
+        async def read(self, size: int = -1) -> bytes:
+            return await self._stream.read(size)  # type: ignore[no-any-return]
+
+        async def wait_disconnected(self) -> None:
+            state["gone"] = trio.Event()
+            state["token"] = trio.lowlevel.current_trio_token()
+            signal_ready.set()
+            await state["gone"].wait()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        state["seen"] = [(await receive())["more_body"], (await receive())["type"]]
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+        except OSError as error:
+            state["seen"].append(type(error).__name__)
+
+    mounted = next(iter(asgi.mount("/", app).values()))
+
+    class WithSignal(mounted):  # type: ignore[valid-type,misc]
+        async def do_get(self) -> Any:
+            self.request.stream = Signalled(self.request.stream)
+            return await super().do_get()
+
+    async def start(task_status: trio.TaskStatus[Any]) -> None:
+        await serve({"/": WithSignal}, "127.0.0.1", 0, grace_period=1.0, task_status=task_status)
+
+    with running_trio(start) as addresses, httpx.Client(timeout=TIMEOUT) as client:
+        result: list[httpx.Response] = []
+        request = threading.Thread(target=lambda: result.append(client.get(url(addresses[0]))))
+        request.start()
+        assert signal_ready.wait(TIMEOUT)
+        assert not result  # still waiting: nothing said the client had gone
+        trio.from_thread.run_sync(state["gone"].set, trio_token=state["token"])
+        request.join(TIMEOUT)
+    assert state["seen"] == [False, "http.disconnect", "ClientDisconnected"]
+    assert result[0].status_code == 500  # (the client was in fact still there to see it)
