@@ -133,7 +133,8 @@ def _add_files_options(parser: argparse.ArgumentParser) -> None:
                        metavar=("PATTERN", "VALUE"),
                        help="send Cache-Control: VALUE for paths the regular expression "
                             "PATTERN is found in; repeat for more rules, the first match wins "
-                            "(e.g. --cache-control '[.]html$' no-cache)")
+                            "(e.g. --cache-control '[.]html$' no-cache). Paths no rule "
+                            "matches get no-cache: clients revalidate, with a cheap 304")
 
 
 def _add_address_options(parser: argparse.ArgumentParser) -> None:
@@ -364,7 +365,8 @@ def _directory(options: argparse.Namespace) -> Served:
     try:
         routes = files.routes(path, "/", listing=True, modify=options.upload,
                               compress=options.compress,
-                              cache_control=[tuple(rule) for rule in options.cache_control])
+                              cache_control=[*map(tuple, options.cache_control),
+                                             ("", "no-cache")])
     except ValueError as error:
         raise UsageError(f"--cache-control: {error}") from None
     return Served(routes, None, path)

@@ -127,3 +127,12 @@ def test_cli_refuses_a_cache_control_pattern_that_does_not_compile(tmp_path: Pat
     assert result.returncode == 2
     assert b"--cache-control: bad Cache-Control pattern" in result.stderr
     assert b"Traceback" not in result.stderr
+
+
+def test_cli_asks_clients_to_revalidate_paths_no_rule_matches(site: Path, tmp_path: Path) -> None:
+    with command_line_server(site, cwd=tmp_path, log=tmp_path / "log") as server, \
+            httpx.Client(base_url=server.url, timeout=TIMEOUT) as client:
+        first = client.get("/hello.txt")
+        assert first.headers["Cache-Control"] == "no-cache"
+        again = client.get("/hello.txt", headers={"If-None-Match": first.headers["ETag"]})
+        assert again.status_code == 304

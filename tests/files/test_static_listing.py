@@ -210,3 +210,32 @@ def test_head_of_an_error_page_has_no_body(client: ClientFactory) -> None:
     response = client().head("/missing.txt", {"Accept": "text/html"})
     assert (response.status, response.body) == (404, b"")
     assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+
+
+# -- caching ---------------------------------------------------------------------------
+
+
+def test_listing_is_revalidated_with_its_etag(served: Client, shelf: Path) -> None:
+    first = served.get("/shelf/")
+    assert first.headers["Cache-Control"] == "no-cache"
+    etag = first.headers["ETag"]
+    again = served.get("/shelf/", {"If-None-Match": etag})
+    assert (again.status, again.body) == (304, b"")
+    (shelf / "new.txt").write_bytes(b"new")
+    changed = served.get("/shelf/", {"If-None-Match": etag})
+    assert changed.status == 200
+    assert changed.headers["ETag"] != etag
+
+
+def test_listing_etag_differs_per_order_and_type(served: Client) -> None:
+    etags = {served.get("/shelf/").headers["ETag"],
+             served.get("/shelf/?sort=size").headers["ETag"],
+             served.get("/shelf/", {"Accept": "application/json"}).headers["ETag"]}
+    assert len(etags) == 3
+
+
+def test_listing_cache_control_follows_a_matching_rule(client: ClientFactory, shelf: Path
+                                                       ) -> None:
+    served = client(listing=True, cache_control={"^/shelf/$": "max-age=60"})
+    assert served.get("/shelf/").headers["Cache-Control"] == "max-age=60"
+    assert served.get("/docs/").headers["Cache-Control"] == "no-cache"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 #: ``main.5d41402abc4b2a76.css``): their content never changes under that name.
 FINGERPRINTED = r"\.[0-9a-f]{6,}\.[A-Za-z0-9]+$"
 #: For fingerprinted files: keep for a year and never revalidate.
-IMMUTABLE = "public, max-age=31536000, immutable"
+IMMUTABLE = "max-age=31536000, immutable"
 #: Pages and listings: keep, but ask the server (a cheap 304) before each use.
 REVALIDATE = "no-cache"
 

@@ -64,6 +64,12 @@ def evaluate(method: str, headers: Headers, current: Validators | None) -> int |
     return None
 
 
+def none_match(headers: Headers, etag: str) -> bool:
+    """Whether If-None-Match lists `etag` (weakly), for a generated page with no date: 304."""
+    field = headers.get("If-None-Match")
+    return field is not None and _matches(field, etag, weak=True)
+
+
 def if_range_allows(value: str | None, current: Validators) -> bool:
     """Whether a Range may be honoured given the If-Range field `value` (None: absent).
 

@@ -9,6 +9,7 @@ use `sendfile`), a `StreamBody` for several ranges, a small str for the rest.
 from __future__ import annotations
 
 import errno
+import hashlib
 import mimetypes
 import os
 import secrets
@@ -23,9 +24,9 @@ from ..errors import HTTPError
 from ..handler import HTTPHandler
 from ..response import FileBody, StreamBody
 from . import _listing
-from ._cache_policy import CachePolicy
+from ._cache_policy import REVALIDATE, CachePolicy
 from ._compression import CODINGS, Coding, CompressedStream, CompressionCache, is_compressible
-from ._conditions import Validators, evaluate, if_range_allows
+from ._conditions import Validators, evaluate, if_range_allows, none_match
 from ._negotiation import choose_coding, choose_media_type, names_media_type
 from ._page import error_page
 from ._paths import Target, is_inside, locate
@@ -145,13 +146,20 @@ class FileHandler(HTTPHandler):
             _listing.crumbs_of(config.prefix, target.names),
             tuple(_listing.sort_entries(entries, sort, order)), sort, order)
         headers["Vary"] = "Accept"
-        self._cache_control("/" + "".join(name + "/" for name in target.names))
+        self._cache_control("/" + "".join(name + "/" for name in target.names), REVALIDATE)
         kind = choose_media_type(self.request.headers.get("Accept"), _LISTING_TYPES)
         if kind == "application/json":
             headers["Content-Type"] = "application/json"
-            return 200, _listing.render_json(listing)
-        headers["Content-Type"] = "text/html; charset=utf-8"
-        return 200, self.render_listing(listing)
+            page = _listing.render_json(listing).encode("utf-8")
+        else:
+            headers["Content-Type"] = "text/html; charset=utf-8"
+            page = self.render_listing(listing).encode("utf-8")
+        # A validator, so that a listing kept by a cache is revalidated with a 304.
+        headers["ETag"] = f'"{hashlib.blake2b(page, digest_size=12).hexdigest()}"'
+        if self.request.method in ("GET", "HEAD") and none_match(self.request.headers,
+                                                                  headers["ETag"]):
+            return 304, None
+        return 200, page
 
     def serve_file(self, path: str) -> tuple[int, Any]:
         """A regular file, whole, as one range or as several, in the best coding; honouring
@@ -262,9 +270,13 @@ class FileHandler(HTTPHandler):
             store=lambda data: cache.put(path, current.etag, coding.name, data))
         return 200, StreamBody(chunks)
 
-    def _cache_control(self, path: str) -> None:
-        """Set Cache-Control for the mount-relative `path` if a rule of the mount names it."""
-        value = self.config.cache_control.value_for(path)
+    def _cache_control(self, path: str, default: str | None = None) -> None:
+        """Set Cache-Control for the mount-relative `path` from the mount's rules.
+
+        Listings default to ``no-cache``: they have no validator, and change
+        whenever a file below them does.
+        """
+        value = self.config.cache_control.value_for(path) or default
         if value is not None:
             self.response.headers["Cache-Control"] = value
 
