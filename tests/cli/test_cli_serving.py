@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
 import signal
 import ssl
 from pathlib import Path
@@ -10,7 +12,7 @@ import httpx
 import pytest
 import trustme
 
-from cli.support import TIMEOUT, Server, free_port, run_cli
+from cli.support import TIMEOUT, Server, environment, free_port, run_cli
 from webpy import __version__
 from webpy.__main__ import build_parser
 
@@ -114,3 +116,40 @@ def test_every_option_has_help_text() -> None:
         assert action.help, action.option_strings or action.dest
         for flag in action.option_strings:
             assert flag in result.stdout
+
+
+SLOW_APP = """
+import os
+import webpy as web
+
+class Slow(web.HTTPHandler):
+    def do_get(self):
+        print('in the handler', flush=True)
+        with open(os.environ['GATE']) as gate:  # a FIFO: blocks until the test opens it
+            gate.read()
+        return 200, 'finished after the stop began'
+
+routes = {'/slow': Slow}
+"""
+
+
+@pytest.mark.parametrize("transport", ["threaded", "trio"])
+def test_a_request_in_flight_finishes_within_the_grace_period(
+        tmp_path: Path, transport: str) -> None:
+    (tmp_path / "slowapp.py").write_text(SLOW_APP)
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+    server = Server("--app", "slowapp:routes", "-b", "127.0.0.1", "-p", "0", "--transport",
+                    transport, "--grace-period", "60", cwd=tmp_path,
+                    env=environment(GATE=str(gate)))
+    with server, concurrent.futures.ThreadPoolExecutor(1) as pool:
+        assert server.process.stdout is not None
+        answer = pool.submit(httpx.get, f"{server.url}/slow", timeout=TIMEOUT)
+        assert server.process.stdout.readline() == "in the handler\n"
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.stdout.readline().startswith("Stopping on SIGTERM")
+        with open(gate, "w"):
+            pass  # lets the handler return
+        response = answer.result(timeout=TIMEOUT)
+        assert (response.status_code, response.text) == (200, "finished after the stop began")
+        assert server.process.wait(timeout=TIMEOUT) == 0
