@@ -151,9 +151,7 @@ class MemoryHarness:
     @contextlib.contextmanager
     def serve(self, routes: Any, error_routes: Any = None,
               **options: Any) -> Iterator[MemoryServer]:
-        from webpy.protocol import Limits
-
-        yield MemoryServer(Client(routes, error_routes, limits=Limits(**options)))
+        yield MemoryServer(Client(routes, error_routes, **options))
 
 
 # -- sockets -----------------------------------------------------------------------

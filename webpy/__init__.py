@@ -12,8 +12,7 @@ return ``(status, body)`` or raise `HTTPError`::
     web.HTTPServer(("localhost", 8080), {"/": Hello}).serve_forever()
 """
 
-__version__ = "0.2.0"
-
+from ._version import __version__
 from .app import (
     Headers,
     HTTPError,
@@ -24,6 +23,7 @@ from .app import (
     Response,
 )
 from .protocol import Limits
+from .transports.settings import Timeouts
 from .transports.threaded import HTTPServer
 
 __all__ = [
@@ -36,5 +36,6 @@ __all__ = [
     "MultiDict",
     "Request",
     "Response",
+    "Timeouts",
     "__version__",
 ]

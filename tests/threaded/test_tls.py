@@ -103,6 +103,8 @@ def test_silent_and_plaintext_clients_do_not_delay_tls_clients(
         leftover = plaintext.recv(65536)
     except ConnectionResetError:
         leftover = b""
-    assert not leftover.startswith(b"HTTP/")  # plaintext never gets an HTTP answer
+    # Plain HTTP on the TLS port is told so, in plain text, as nginx does.
+    assert leftover.startswith(b"HTTP/1.1 400 ")
+    assert b"plain HTTP request was sent to an HTTPS port" in leftover
     silent.close()
     plaintext.close()

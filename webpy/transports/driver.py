@@ -2,49 +2,35 @@
 
 Theory of operation
 -------------------
-A transport owns sockets (or trio streams, or memory buffers) and nothing
-else. What to do with a connection, and in what order, is decided here, by
-`ConnectionDriver.run()`: a generator that yields *actions* (read, write,
-send this file region, take this lock, run this handler, pull the next body
-chunk, drain and close) and is sent each action's result. It joins the
-protocol layer (`ServerConnection`: bytes and HTTP events) to the application
-layer (`Application`: routes and handlers), and neither of those knows the
-other exists.
+`ConnectionDriver.run()` is a generator that serves the requests of one
+connection: it yields actions (`webpy.transports.actions`: read, write, send
+this file region, take this lock, run this handler, pull the next body
+chunk, shut the write side) and is sent each action's result. It joins the
+protocol layer (`ServerConnection`: bytes and HTTP events) to the
+application layer (`Application`: routes and handlers), and neither of those
+knows the other exists.
 
-A transport's loop is therefore short: perform the action in its own way
-(a blocking `recv`, `await stream.receive_some()`, a memory buffer), send
-the result back, repeat until the generator returns, then close. If the
-transport gives up on a connection (the client vanished, a write timed out)
-it calls `close()` on the generator, and the driver's `finally` blocks
-release locks and close response bodies.
+What a connection does around its requests (a TLS handshake, deadlines, the
+refusal of a connection the server has no room for) is the lifecycle's
+(`lifecycle.py`), which runs this generator; the transports only perform the
+actions. If a transport gives up on a connection (the client vanished, a
+write stalled) the generator is closed, and its `finally` blocks release
+locks and close response bodies.
 
-What each action expects back:
-
-=========== ==============================================================
-`Read`      bytes received; ``b""`` if the client closed; None if the
-            read timed out (the transport applies `Read.timeout(limits)`)
-`Write`     nothing; the bytes (or list of buffers) must all be written
-`SendFile`  nothing; `count` bytes of `file` from `offset` must be written
-`Acquire`   nothing, once the lock is held (``lock.acquire(exclusive)``); asked
-            only when the lock's `try_acquire` could not take it at once
-`Handle`    the `Response` from running the call (`run_call` for sync
-            transports)
-`Pull`      the next chunk of a streamed body, or None at its end; if the
-            body's iterator raises, throw that exception into the generator
-`Drain`     nothing; shut down the write side, read and discard what the
-            client still sends (bounded by `Limits.drain_*`), then close
-=========== ==============================================================
+After an error response that closes the connection the driver drains: it
+shuts its write side and reads and discards what the client still sends,
+within `Timeouts.drain_*`, so the client reads the response instead of a
+reset.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Generator
 from typing import Any
 
-from .. import __version__
+from .._version import __version__
 from ..app import Application, Call, FileBody, HTTPError, Request, Response, StreamBody
 from ..app.locks import ResourceLocks
 from ..protocol import (
@@ -58,6 +44,21 @@ from ..protocol import (
     Wait,
     http_date,
 )
+from .actions import (
+    READ_BODY,
+    READ_DRAIN,
+    READ_HEAD,
+    READ_IDLE,
+    SHUTDOWN_WRITE,
+    Acquire,
+    Action,
+    Handle,
+    Pull,
+    PullFailed,
+    SendFile,
+    Write,
+)
+from .settings import Timeouts
 
 logger = logging.getLogger("webpy")
 access_logger = logging.getLogger("webpy.access")
@@ -69,99 +70,17 @@ _JOIN_LIMIT = 32 * 1024
 _DISCARD_LIMIT = 64 * 1024
 
 
-# -- actions -----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Read:
-    """Read some bytes (up to 64 KiB) within the timeout for `phase`."""
-
-    phase: str  # "idle", "head" or "body"
-
-    def timeout(self, limits: Limits) -> float:
-        if self.phase == "idle":
-            return limits.keepalive_timeout
-        if self.phase == "head":
-            return limits.head_timeout
-        return limits.body_timeout
-
-
-@dataclass(frozen=True, slots=True)
-class Write:
-    data: bytes | list[bytes]
-
-
-@dataclass(frozen=True, slots=True)
-class SendFile:
-    file: Any
-    offset: int
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class Acquire:
-    lock: Any
-    exclusive: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Handle:
-    """Run `call`; `body` is the whole request body, or None if the handler streams it."""
-
-    call: Call
-    body: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class Pull:
-    body: StreamBody
-
-
-@dataclass(frozen=True, slots=True)
-class Drain:
-    pass
-
-
-Action = Read | Write | SendFile | Acquire | Handle | Pull | Drain
-
-READ_IDLE = Read("idle")
-READ_HEAD = Read("head")
-READ_BODY = Read("body")
-DRAIN = Drain()
-
-
-class HeadDeadline:
-    """When a read must finish: the head timeout runs from the head's first bytes.
-
-    A client trickling a head byte by byte must not reset its clock with each
-    byte, so a run of consecutive head reads shares one deadline. Idle and body
-    reads each get their full timeout.
-    """
-
-    __slots__ = ("_head_deadline", "_limits")
-
-    def __init__(self, limits: Limits) -> None:
-        self._limits = limits
-        self._head_deadline: float | None = None
-
-    def for_read(self, read: Read, now: float) -> float:
-        if read is READ_HEAD:
-            if self._head_deadline is None:
-                self._head_deadline = now + self._limits.head_timeout
-            return self._head_deadline
-        self._head_deadline = None
-        return now + read.timeout(self._limits)
-
-
 # -- what connections share ----------------------------------------------------
 
 
 class Site:
-    """What every connection of one server shares: app, limits, locks, clock.
+    """What every connection of one server shares: app, limits, timeouts, locks, clock.
 
     `new_lock` makes a per-resource lock of the transport's kind (blocking for
-    threads, awaitable for trio). `clock` gives wall-clock seconds for the
-    `Date` header, formatted at most once a second.
+    threads, awaitable for trio); `locks` replaces the whole table (another
+    backend). `clock` gives wall-clock seconds for the `Date` header,
+    formatted at most once a second. `stopping` is set when the server begins
+    a graceful stop: from then on every response says ``Connection: close``.
     """
 
     def __init__(
@@ -169,14 +88,18 @@ class Site:
         app: Application,
         limits: Limits,
         new_lock: Callable[[], Any],
+        timeouts: Timeouts | None = None,
         *,
+        locks: ResourceLocks[Any] | None = None,
         server_header: bytes = b"webpy/" + __version__.encode(),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.app = app
         self.limits = limits
-        self.locks: ResourceLocks[Any] = ResourceLocks(new_lock)
+        self.timeouts = timeouts or Timeouts()
+        self.locks: ResourceLocks[Any] = locks if locks is not None else ResourceLocks(new_lock)
         self.server_header = server_header
+        self.stopping = False
         self._clock = clock
         self._date_second = -1
         self._date = b""
@@ -206,6 +129,11 @@ class Site:
         host = client[0] if client else "-"
         access_logger.info('%s - - [%s] "%s" %d %s', host, self._log_date, request_line,
                            status, size or "-")
+
+    def refusal(self, status_code: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
+        """A whole response that closes the connection, outside any request cycle."""
+        connection = ServerConnection(self.limits, server_header=self.server_header)
+        return connection.respond(status_code, headers, body, self.date(), close=True)
 
 
 # -- one connection ------------------------------------------------------------
@@ -315,7 +243,7 @@ class ConnectionDriver:
         connection, site = self.connection, self.site
         body = response.body
         unread = not connection.request_complete
-        close = connection.will_close or (unread and (
+        close = connection.will_close or site.stopping or (unread and (
             connection.expects_continue
             or head.content_length is None
             or head.content_length > _DISCARD_LIMIT
@@ -363,7 +291,7 @@ class ConnectionDriver:
         site.log_access(self.client, request, response.status, sent)
         if close:
             if unread or connection.buffered:
-                yield DRAIN
+                yield from self._drain()
             return False
         if unread:
             try:
@@ -401,15 +329,15 @@ class ConnectionDriver:
         yield Write(start)
         sent = 0
         if connection.response_has_body:
+            pull = Pull(body)
             while True:
-                try:
-                    chunk = yield Pull(body)
-                except Exception:
-                    logger.exception("response body for %s %s failed midway",
-                                     request.method, request.target)
-                    return -1
+                chunk = yield pull
                 if chunk is None:
                     break
+                if type(chunk) is PullFailed:
+                    logger.error("response body for %s %s failed midway",
+                                 request.method, request.target, exc_info=chunk.error)
+                    return -1
                 if isinstance(chunk, str):
                     chunk = chunk.encode("utf-8")
                 elif not isinstance(chunk, bytes | bytearray | memoryview):
@@ -463,16 +391,37 @@ class ConnectionDriver:
             yield Write(data)
             site.log_access(self.client, request,
                             error.status_code, len(body) if connection.response_has_body else 0)
-        yield DRAIN
+        yield from self._drain()
+
+    def _drain(self) -> Generator[Action, Any, None]:
+        yield from drain(self.site.timeouts)
+
+
+def drain(timeouts: Timeouts) -> Generator[Action, Any, None]:
+    """Shut our write side, then read and discard up to `drain_bytes` until EOF or timeout.
+
+    The client then reads our last response instead of a reset, which a close
+    with its request bytes still unread would cause.
+    """
+    yield SHUTDOWN_WRITE
+    drained = 0
+    while drained <= timeouts.drain_bytes:
+        data = yield READ_DRAIN
+        if not data:
+            return
+        drained += len(data)
 
 
 class BodyReader:
     """Pulls a streamed request body out of the protocol layer, without I/O.
 
-    Transports wrap it in a stream object (`BlockingBodyStream` here, an
-    awaitable one for trio) that does the reads it asks for. Errors surface as
-    `HTTPError`: the handler's call turns them into the right response, and
-    the connection, which the protocol layer has marked broken, is closed.
+    `read(size)` is a generator: it yields `RECEIVE` when it needs the
+    client's next bytes (send them back, None if none came in time) and
+    bytes to write first (a 100 Continue), and returns the piece read. The
+    blocking and the awaitable body streams only perform those two steps.
+    Errors surface as `HTTPError`: the handler's call turns them into the
+    right response, and the connection, which the protocol layer has marked
+    broken, is closed.
     """
 
     __slots__ = ("_buffer", "_connection", "_ended", "_max_body", "_started")
@@ -484,18 +433,24 @@ class BodyReader:
         self._ended = False
         self._buffer = b""
 
-    def start(self) -> bytes:
-        """Return bytes to send before reading (a 100 Continue, or nothing)."""
-        if self._started:
-            return b""
-        self._started = True
-        try:
-            return self._connection.accept_body(self._max_body)
-        except ProtocolError as error:
-            raise HTTPError(error.status_code, error.detail) from None
+    def read(self, size: int) -> Generator[bytes | Wait, bytes | None, bytes]:
+        """Up to `size` bytes (`size < 0`: the whole rest); ``b""`` at the end."""
+        if not self._started:
+            self._started = True
+            try:
+                interim = self._connection.accept_body(self._max_body)
+            except ProtocolError as error:
+                raise HTTPError(error.status_code, error.detail) from None
+            if interim:
+                yield interim
+        if size >= 0:
+            return (yield from self._next(size))
+        pieces = []
+        while piece := (yield from self._next(-1)):
+            pieces.append(piece)
+        return b"".join(pieces)
 
-    def next_piece(self, size: int) -> bytes | Wait:
-        """Up to `size` bytes (all buffered if negative), ``b""`` at the end, or NEED_DATA."""
+    def _next(self, size: int) -> Generator[bytes | Wait, bytes | None, bytes]:
         while not self._buffer and not self._ended:
             try:
                 event = self._connection.next_event()
@@ -504,7 +459,10 @@ class BodyReader:
             if type(event) is BodyChunk:
                 self._buffer = event.data
             elif event is NEED_DATA:
-                return NEED_DATA
+                data = yield RECEIVE
+                if data is None:
+                    raise HTTPError(408, "request body too slow")
+                self._connection.receive_data(data)
             else:
                 self._ended = True
         if size < 0 or size >= len(self._buffer):
@@ -513,78 +471,9 @@ class BodyReader:
             piece, self._buffer = self._buffer[:size], self._buffer[size:]
         return piece
 
-    def feed(self, data: bytes | None) -> None:
-        """Give the reader what a read returned (None: it timed out)."""
-        if data is None:
-            raise HTTPError(408, "request body too slow")
-        self._connection.receive_data(data)
 
-
-class BlockingBodyStream:
-    """A request body as a blocking file-like object, for threads.
-
-    `receive()` returns the next bytes from the client (None on timeout) and
-    `send(data)` writes to it; both block.
-    """
-
-    def __init__(self, reader: BodyReader, receive: Callable[[], bytes | None],
-                 send: Callable[[bytes], None]) -> None:
-        self._reader = reader
-        self._receive = receive
-        self._send = send
-
-    def read(self, size: int = -1) -> bytes:
-        """Return up to `size` bytes (`size < 0`: the whole rest); ``b""`` at the end."""
-        interim = self._reader.start()
-        if interim:
-            self._send(interim)
-        if size >= 0:
-            return self._next(size)
-        pieces = []
-        while piece := self._next(-1):
-            pieces.append(piece)
-        return b"".join(pieces)
-
-    def __iter__(self) -> Iterator[bytes]:
-        while piece := self.read(64 * 1024):
-            yield piece
-
-    def _next(self, size: int) -> bytes:
-        while True:
-            piece = self._reader.next_piece(size)
-            if piece is not NEED_DATA:
-                return piece  # type: ignore[return-value]
-            self._reader.feed(self._receive())
-
-
-def run_call(driver: ConnectionDriver, handle: Handle, receive: Callable[[], bytes | None],
-             send: Callable[[bytes], None]) -> Response:
-    """Perform a `Handle` action in the calling thread, for blocking transports."""
-    call = handle.call
-    if call.stream_body:
-        call.request.stream = BlockingBodyStream(driver.body_reader(call), receive, send)
-    if call.is_async:
-        return call.fail(TypeError("async handlers need the trio transport"))
-    return call.run(handle.body)
-
-
-def next_chunk(body: StreamBody) -> bytes | None:
-    """Perform a `Pull` action in the calling thread: the next chunk, None at the end."""
-    if body.is_async:
-        raise TypeError("async response bodies need the trio transport")
-    return next(body.chunks, None)  # type: ignore[arg-type]
-
-
-def overload_response(site: Site) -> bytes:
-    """A whole 503 response for a connection the server has no room for."""
-    connection = ServerConnection(site.limits, server_header=site.server_header)
-    return connection.respond(
-        503,
-        [(b"Retry-After", b"1"), (b"Content-Type", b"text/plain; charset=utf-8")],
-        b"503 Service Unavailable\nThe server is at its connection limit.\n",
-        site.date(),
-        close=True,
-    )
+#: What `BodyReader.read` yields when it needs the client's next bytes.
+RECEIVE = NEED_DATA
 
 
 def _close_body(body: object) -> None:

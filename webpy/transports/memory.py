@@ -10,28 +10,19 @@ protocol tests: send bytes, read bytes, close.
 from __future__ import annotations
 
 import json as jsonlib
+import time
 from collections import deque
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import h11
 
 from ..app import Application, ErrorRoutes, Headers, ReadWriteLock, Routes
 from ..protocol import Limits
-from .driver import (
-    Acquire,
-    Action,
-    ConnectionDriver,
-    Drain,
-    Handle,
-    Pull,
-    Read,
-    SendFile,
-    Site,
-    Write,
-    next_chunk,
-    run_call,
-)
+from .actions import READ_DRAIN, Acquire, Handle, Pull, Read, SendFile, Write
+from .driver import Site
+from .lifecycle import Lifecycle, run_blocking
+from .settings import Timeouts, split_options
 
 HeaderInput = Mapping[str, str] | Iterable[tuple[str, str]]
 
@@ -76,10 +67,13 @@ class Client:
         error_routes: ErrorRoutes | None = None,
         *,
         limits: Limits | None = None,
+        timeouts: Timeouts | None = None,
         client_address: tuple[str, int] = ("127.0.0.1", 40000),
         host: str = "testserver",
+        **options: Any,
     ) -> None:
-        self.site = Site(Application(routes, error_routes), limits or Limits(), ReadWriteLock)
+        limits, timeouts = split_options(limits, timeouts, options)
+        self.site = Site(Application(routes, error_routes), limits, ReadWriteLock, timeouts)
         self.client_address = client_address
         self.host = host
 
@@ -161,13 +155,12 @@ class MemoryConnection:
     """
 
     def __init__(self, site: Site, client_address: tuple[str, int] | None = None) -> None:
-        self._driver = ConnectionDriver(site, client_address)
-        self._steps: Generator[Action, Any, None] = self._driver.run()
+        self._lifecycle = Lifecycle(site, client_address, time.monotonic)
         self._inbox: deque[bytes] = deque()
         self._output = bytearray()
         self._waiting: Read | None = None
         self.closed = False
-        self._advance(None, first=True)
+        self._advance(self._lifecycle.start())
 
     def send(self, data: bytes) -> None:
         """Deliver `data` to the server, as one read."""
@@ -184,7 +177,7 @@ class MemoryConnection:
         """Make the server's pending read time out, as if the client went quiet."""
         if self._waiting is not None and not self.closed:
             self._waiting = None
-            self._advance(None)
+            self._advance(self._lifecycle.send(None))
 
     def receive(self) -> bytes:
         """Everything the server has written since the last call."""
@@ -201,47 +194,44 @@ class MemoryConnection:
         """Drop the connection, as a client that disconnects does."""
         if not self.closed:
             self.closed = True
-            self._steps.close()
+            self._lifecycle.close()
 
-    # -- running the driver ------------------------------------------------------
+    # -- performing the lifecycle's actions ------------------------------------------
 
     def _resume(self) -> None:
         if self._waiting is not None and not self.closed:
             self._waiting = None
-            self._advance(self._inbox.popleft())
+            self._advance(self._lifecycle.send(self._inbox.popleft()))
 
-    def _advance(self, result: Any, *, first: bool = False) -> None:
-        try:
-            action = next(self._steps) if first else self._steps.send(result)
-            while True:
-                result = None
-                if isinstance(action, Read):
-                    if not self._inbox:
-                        self._waiting = action
-                        return
+    def _advance(self, action: Any) -> None:
+        lifecycle = self._lifecycle
+        while action is not None:
+            result: Any = None
+            kind = type(action)
+            if kind is Read:
+                if action is READ_DRAIN:
+                    # Nothing is in flight in memory: what was sent is read, then "EOF".
+                    result = self._inbox.popleft() if self._inbox else b""
+                elif not self._inbox:
+                    self._waiting = action
+                    return
+                else:
                     result = self._inbox.popleft()
-                elif isinstance(action, Write):
-                    data = action.data
-                    self._output += data if isinstance(data, bytes) else b"".join(data)
-                elif isinstance(action, SendFile):
-                    action.file.seek(action.offset)
-                    self._output += action.file.read(action.count)
-                elif isinstance(action, Acquire):
-                    action.lock.acquire(action.exclusive)
-                elif isinstance(action, Handle):
-                    result = run_call(self._driver, action, self._receive_for_handler,
+            elif kind is Write:
+                data = action.data
+                self._output += data if isinstance(data, bytes) else b"".join(data)
+            elif kind is SendFile:
+                action.file.seek(action.offset)
+                self._output += action.file.read(action.count)
+            elif kind is Acquire:
+                action.lock.acquire(action.exclusive)
+            elif kind is Handle:
+                result = run_blocking(lifecycle, action, self._receive_for_handler,
                                       self._output.extend)
-                elif isinstance(action, Pull):
-                    try:
-                        result = next_chunk(action.body)
-                    except Exception as error:
-                        action = self._steps.throw(error)
-                        continue
-                elif isinstance(action, Drain):
-                    self._inbox.clear()
-                action = self._steps.send(result)
-        except StopIteration:
-            self.closed = True
+            elif kind is Pull:
+                result = action.next()
+            action = lifecycle.send(result)
+        self.closed = True
 
     def _receive_for_handler(self) -> bytes | None:
         # A handler streaming its body can only read what has already been sent;

@@ -112,9 +112,7 @@ def _run_child(server: HTTPServer, parent_alive: int) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     threading.Thread(target=_stop_when_orphaned, args=(parent_alive, stop), daemon=True,
                      name="webpy-parent-watch").start()
-    server.processes = 1
-    server._running = False
-    server._lifecycle = threading.Lock()  # the parent held it across fork()
+    server.become_worker()
     server.start()
     while not stop.wait(1.0):
         pass

@@ -4,29 +4,23 @@ Theory of operation
 -------------------
 Every connection, the listening socket included, sits in one epoll set in
 one-shot mode. One worker thread at a time, the leader, polls that set and
-serves what is ready, one connection after another, as a single-threaded
-event loop would: it reads, runs the request cycle (`ConnectionDriver`)
-through the handler and the response, and when the driver next wants bytes
-that have not arrived, re-arms the connection and moves on. If a handler
-blocks, an idle thread takes over as leader (`_leadership`). So:
+performs the ready connections' actions (`Lifecycle`), one connection after
+another, as a single-threaded event loop would; if a handler blocks, an idle
+thread takes over as leader (`_leadership`). So:
 
-- idle keep-alive connections and half-sent heads hold no thread, only a
-  file descriptor and a few objects, whatever their number;
-- a request is handled by the thread that read it: no queue, no hand-off,
-  and no contention for the interpreter lock while handlers are quick;
+- a connection waiting for the client, to read or to write, holds no
+  thread: it is parked in epoll with its `Lifecycle.deadline`, whatever the
+  number of such connections and however slowly a client reads;
+- a request is handled by the thread that read it: no queue and no hand-off
+  while handlers are quick;
 - a connection is owned by at most one thread at a time (the one-shot event,
-  plus `claim`, a lock also taken by the sweeper that enforces timeouts);
-- the last free thread keeps the server responsive: it answers 503 rather
-  than run a handler that might leave nobody to poll.
+  plus `claim`, a lock also taken by the sweeper that expires deadlines);
+- the last free thread never runs a handler, so someone always polls: a
+  request that finds no other thread free waits in a bounded queue
+  (`queue_size`, `Timeouts.queue_timeout`) for the first thread to finish,
+  then gets 503 with Retry-After.
 
-A sweeper thread wakes a few times a second to expire connections whose
-deadline passed while parked (idle: closed silently; slow head: 408; draining:
-closed). A connection beyond `max_connections` gets a 503 and is closed at
-once. Sockets are non-blocking; a thread that must wait inside a request
-(writing to a slow reader, a handler streaming its upload) polls that one
-socket with the relevant timeout.
-
-Everything HTTP is below this module; here is only moving bytes.
+Everything HTTP, and every decision about a connection, is below this module.
 """
 
 from __future__ import annotations
@@ -40,96 +34,70 @@ import socket
 import ssl
 import threading
 import time
-from dataclasses import replace
 from types import FrameType, TracebackType
 from typing import Any
 
-from ..app import Application, ErrorRoutes, HTTPError, ReadWriteLock, Routes
+from ..app import Application, ErrorRoutes, ReadWriteLock, Routes
 from ..protocol import Limits
+from . import _sockets as io
 from ._leadership import Leadership
-from .driver import (
-    READ_IDLE,
-    Acquire,
-    ConnectionDriver,
-    Drain,
-    Handle,
-    HeadDeadline,
-    Pull,
-    Read,
-    SendFile,
-    Site,
-    Write,
-    next_chunk,
-    overload_response,
-    run_call,
-)
+from .actions import READ_IDLE, Acquire, Handle, Handshake, Peek, Pull, Read, SendFile, Write
+from .driver import Site
+from .lifecycle import Lifecycle, log_lost, run_blocking
+from .settings import Timeouts, default_max_connections, split_options
 
 logger = logging.getLogger("webpy")
 
-RECEIVE_SIZE = 64 * 1024
-_ONESHOT_IN = select.EPOLLIN | select.EPOLLONESHOT
-_ONESHOT_OUT = select.EPOLLOUT | select.EPOLLONESHOT
-_WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
-
-_HANDSHAKE, _OPEN, _DRAINING = range(3)
+_IN = select.EPOLLIN | select.EPOLLONESHOT
+_OUT = select.EPOLLOUT | select.EPOLLONESHOT
 
 
 class HTTPServer:
     """Serve `routes` on `address` with a pool of `threads`.
 
-    `address` is ``(host, port)``; port 0 picks a free port (see
-    `server_address`). TLS is on when `certfile` (and `keyfile`, unless the
-    certificate file holds the key) or an `ssl_context` is given. Limits and
-    timeouts are `limits`, or `Limits` fields passed as keywords (for example
-    ``head_timeout=5``). `max_connections` bounds open connections; beyond
-    it a client gets 503. `processes > 1` forks that many worker processes
-    sharing the listening socket.
-
-    The socket is bound here, so the port is known before `start()`.
+    `address` is ``(host, port)``; port 0 picks a free port (see `server_address`).
+    TLS is on when `certfile` (and `keyfile`, unless the certificate file holds
+    the key) or an `ssl_context` is given. `limits` and `timeouts`, or any of
+    their fields as keywords (``head_timeout=5``), bound what a client may
+    cost. Past `max_connections` (default: what the file limit allows) a
+    client gets 503; so does a request that waits for a thread longer than
+    `Timeouts.queue_timeout` or behind `queue_size` others. `processes > 1`
+    forks that many worker processes sharing the listening socket. The socket
+    is bound here, so the port is known before `start()`.
     """
 
-    def __init__(
-        self,
-        address: tuple[str, int],
-        routes: Routes,
-        error_routes: ErrorRoutes | None = None,
-        *,
-        keyfile: str | None = None,
-        certfile: str | None = None,
-        ssl_context: ssl.SSLContext | None = None,
-        threads: int = 8,
-        max_connections: int = 10_000,
-        backlog: int = 1024,
-        processes: int = 1,
-        limits: Limits | None = None,
-        **limit_options: Any,
-    ) -> None:
+    def __init__(self, address: tuple[str, int], routes: Routes,
+                 error_routes: ErrorRoutes | None = None, *, keyfile: str | None = None,
+                 certfile: str | None = None, ssl_context: ssl.SSLContext | None = None,
+                 threads: int = 8, max_connections: int | None = None, queue_size: int = 1024,
+                 backlog: int = 1024, processes: int = 1, limits: Limits | None = None,
+                 timeouts: Timeouts | None = None, **options: Any) -> None:
+        if threads < 1 or processes < 1:
+            raise ValueError("threads and processes must be at least 1")
+        self.limits, self.timeouts = split_options(limits, timeouts, options)
         self.app = Application(routes, error_routes)
-        self.limits = replace(limits or Limits(), **limit_options)
-        self.site = Site(self.app, self.limits, ReadWriteLock)
+        self.site = Site(self.app, self.limits, ReadWriteLock, self.timeouts)
         if ssl_context is None and certfile is not None:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ssl_context.load_cert_chain(certfile, keyfile)
         self.ssl_context = ssl_context
-        self.threads = threads
-        self.max_connections = max_connections
-        self.processes = processes
-        self.socket = _listen(address, backlog)
+        self.threads, self.processes, self.queue_size = threads, processes, queue_size
+        self.max_connections = max_connections or default_max_connections()
+        self.socket = io.listen(address, backlog)
         self._address: tuple[str, int] = self.socket.getsockname()[:2]
-        self._scheme = "https" if ssl_context else "http"
-        self._epoll: Any = None
         self._connections: dict[int, _Connection] = {}
+        self._ready: collections.deque[tuple[int, int]] = collections.deque()
+        self._queue: collections.deque[_Connection] = collections.deque()
         self._workers: list[threading.Thread] = []
         self._leadership = Leadership()
-        #: Readiness events polled but not yet served, oldest first.
-        self._ready: collections.deque[tuple[int, int]] = collections.deque()
-        self._stopping = threading.Event()
-        self._stopped = threading.Event()
-        self._lifecycle = threading.Lock()
+        self._stopping, self._stopped, self._emptied = (threading.Event(), threading.Event(),
+                                                        threading.Event())
+        self._lifecycle_lock = threading.Lock()
         self._running = False
-        self._blocking = False
-        self._wake_read, self._wake_write = -1, -1
         self._previous_handlers: dict[int, Any] = {}
+        self._blocking = False
+        self._epoll: Any = None
+        self._wake = (-1, -1)
         self._children: Any = None
 
     @property
@@ -140,24 +108,21 @@ class HTTPServer:
     @property
     def url(self) -> str:
         host, port = self.server_address
-        if ":" in host:
-            host = f"[{host}]"
-        return f"{self._scheme}://{host}:{port}/"
-
-    # -- lifecycle -----------------------------------------------------------
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://[{host}]:{port}/" if ":" in host else f"{scheme}://{host}:{port}/"
 
     def start(self) -> None:
         """Serve in background threads and return; the process serves until `stop()`.
 
-        Called from the main thread with default signal handling, Ctrl-C and
-        SIGTERM stop the server cleanly.
+        Ctrl-C and SIGTERM stop every started server of the process cleanly.
         """
-        with self._lifecycle:
+        with self._lifecycle_lock:
             if self._running:
                 raise RuntimeError("server already started")
             self._install_signal_handlers()
             self._stopped.clear()
             self._stopping.clear()
+            self.site.stopping = False
             if self.processes > 1:
                 from .processes import WorkerProcesses
 
@@ -166,6 +131,13 @@ class HTTPServer:
             else:
                 self._start_threads()
             self._running = True
+
+    def become_worker(self) -> None:
+        """In a process forked from a started server: serve here, as one process."""
+        self.processes = 1
+        self._running = False
+        self._children = None
+        self._lifecycle_lock = threading.Lock()  # the parent held it across fork()
 
     def serve_forever(self) -> None:
         """Serve until `stop()` is called (from another thread or a signal)."""
@@ -181,8 +153,12 @@ class HTTPServer:
             self._blocking = False
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop accepting, let requests in flight finish for up to `timeout` seconds, close all."""
-        with self._lifecycle:
+        """Stop accepting, let requests in flight finish for up to `timeout` seconds, close all.
+
+        From the moment stop begins every response says ``Connection: close``, and a
+        request already received on an idle connection is still served.
+        """
+        with self._lifecycle_lock:
             if self._running:
                 self._stop(timeout)
                 self._running = False
@@ -197,26 +173,32 @@ class HTTPServer:
             self.socket.close()
             return
         deadline = time.monotonic() + timeout
+        self.site.stopping = True
         try:
             self._epoll.unregister(self.socket.fileno())
         except (OSError, ValueError):
             pass
         self.socket.close()
-        self._close_parked()
-        os.write(self._wake_write, b"x")
+        for connection in list(self._connections.values()):
+            if connection.claim.acquire(False):
+                connection.lifecycle.expire_if_idle()
+                self._expire(connection, time.monotonic())
+        if self._connections:
+            self._emptied.wait(max(deadline - time.monotonic(), 0))
+        os.write(self._wake[1], b"x")
         self._leadership.stop()
         for worker in self._workers:
             worker.join(max(deadline - time.monotonic(), 0))
         for connection in list(self._connections.values()):
-            _shutdown(connection.sock)  # unblock a thread still inside a request
+            io.shutdown(connection.sock)  # unblock a thread still inside a request
         for worker in self._workers:
             worker.join(1.0)
         for connection in list(self._connections.values()):
             connection.sock.close()
         self._connections.clear()
         self._epoll.close()
-        os.close(self._wake_read)
-        os.close(self._wake_write)
+        for fd in self._wake:
+            os.close(fd)
         self._workers = []
 
     def __enter__(self) -> HTTPServer:
@@ -230,15 +212,14 @@ class HTTPServer:
     def _start_threads(self) -> None:
         self._leadership = Leadership()
         self._ready.clear()
+        self._emptied.clear()
         self.socket.setblocking(False)
         self._epoll = select.epoll()
-        self._wake_read, self._wake_write = os.pipe()
-        self._epoll.register(self._wake_read, select.EPOLLIN)
-        self._epoll.register(self.socket.fileno(), _ONESHOT_IN)
-        self._workers = [
-            threading.Thread(target=self._work, name=f"webpy-worker-{n}")
-            for n in range(self.threads)
-        ]
+        self._wake = os.pipe()
+        self._epoll.register(self._wake[0], select.EPOLLIN)
+        self._epoll.register(self.socket.fileno(), _IN)
+        self._workers = [threading.Thread(target=self._work, name=f"webpy-worker-{n}")
+                         for n in range(self.threads)]
         self._workers.append(threading.Thread(target=self._sweep, name="webpy-sweeper"))
         for worker in self._workers:
             worker.start()
@@ -264,22 +245,20 @@ class HTTPServer:
         if signum == signal.SIGINT and not self._blocking and threading.main_thread().is_alive():
             raise KeyboardInterrupt  # the main program is still running: let it know
 
-    # -- the worker threads ----------------------------------------------------
+    # -- the worker threads ----------------------------------------------------------
 
     def _work(self) -> None:
         """A worker thread: follow until leading, then poll and serve (see `_leadership`)."""
-        me = threading.get_ident()
-        leadership = self._leadership
-        ready = self._ready
-        poll = self._epoll.poll
-        listener = self.socket.fileno()
-        wake = self._wake_read
-        connections = self._connections
-        monotonic = time.monotonic
+        me, leadership, ready = threading.get_ident(), self._leadership, self._ready
+        poll, listener, wake = self._epoll.poll, self.socket.fileno(), self._wake[0]
+        connections, monotonic = self._connections, time.monotonic
         while leadership.lead(me):
             while leadership.leader == me:
+                if self._queue and leadership.idle:
+                    self._run_queued()
+                    continue
                 try:
-                    fd, mask = ready.popleft()
+                    fd, _ = ready.popleft()
                 except IndexError:
                     try:
                         ready.extend(poll(-1, 64))
@@ -295,9 +274,11 @@ class HTTPServer:
                 connection = connections.get(fd)
                 if connection is not None and connection.claim.acquire(False):
                     leadership.busy_since = monotonic()
-                    self._serve(connection, mask)
+                    self._continue(connection)
                     if leadership.leader == me:
                         leadership.busy_since = 0.0
+            while self._queue:  # displaced while in a handler: a free thread now
+                self._run_queued()
 
     def _accept(self) -> None:
         try:
@@ -313,7 +294,7 @@ class HTTPServer:
         finally:
             if not self._stopping.is_set():
                 try:
-                    self._epoll.modify(self.socket.fileno(), _ONESHOT_IN)
+                    self._epoll.modify(self.socket.fileno(), _IN)
                 except (OSError, ValueError):
                     pass
 
@@ -321,335 +302,214 @@ class HTTPServer:
         sock.setblocking(False)
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if len(self._connections) >= self.max_connections:
-            if self.ssl_context is None:
-                try:
-                    sock.send(overload_response(self.site))
-                except OSError:
-                    pass
-            sock.close()
-            return
         client = (address[0], address[1]) if isinstance(address, tuple) else None
-        state = _OPEN
-        if self.ssl_context is not None:
-            sock = self.ssl_context.wrap_socket(sock, server_side=True,
-                                                do_handshake_on_connect=False)
-            state = _HANDSHAKE
-        connection = _Connection(sock, ConnectionDriver(self.site, client, self._scheme),
-                                 self.limits, state)
+        lifecycle = Lifecycle(self.site, client, time.monotonic, tls=self.ssl_context is not None,
+                              refuse=len(self._connections) >= self.max_connections)
+        connection = _Connection(sock, lifecycle)
         connection.claim.acquire()
         self._connections[connection.fd] = connection
         self._epoll.register(connection.fd, 0)
-        self._park(connection, connection.waiting)
+        self._proceed(connection, lifecycle.start())
 
-    def _serve(self, connection: _Connection, mask: int) -> None:
-        """Continue a connection its epoll event woke (the caller holds its claim)."""
+    def _continue(self, connection: _Connection) -> None:
+        """Go on with the action a readiness event was for (the caller holds the claim)."""
+        action, sock = connection.lifecycle.action, connection.sock
         try:
-            if connection.state == _HANDSHAKE and not self._handshake(connection):
+            result: Any
+            if type(action) is Read:
+                result = io.receive(sock)
+            elif type(action) is Peek:
+                result = io.peek(sock)
+            elif type(action) is Handshake:
+                self._proceed(connection, action)
                 return
-            if connection.state == _DRAINING:
-                self._drain(connection)
+            elif connection.region is not None:
+                result = connection.region.send(sock, connection.output) or None
+            else:
+                result = io.send(sock, connection.output) or None
+            if result is None:
+                self._park(connection, _IN if type(action) in (Read, Peek) else _OUT)
                 return
-            data = _receive(connection.sock)
-            if data is None:
-                self._park(connection, connection.waiting)
-                return
-            self._proceed(connection, data)
+            if type(action) in (Write, SendFile):
+                connection.region = None
+                result = None
+            self._proceed(connection, connection.lifecycle.send(result))
         except Exception as error:
             self._drop(connection, error)
 
-    def _proceed(self, connection: _Connection, result: Any) -> None:
-        """Run the driver's actions until it waits for the client or finishes."""
-        steps = connection.steps
-        sock = connection.sock
+    def _proceed(self, connection: _Connection, action: Any) -> None:
+        """Perform actions until one must wait for the client, or the connection is done."""
+        lifecycle, sock = connection.lifecycle, connection.sock
+        timeouts = self.timeouts
         try:
-            action = steps.send(result)
-            while True:
-                if isinstance(action, Write):
-                    _send_all(sock, action.data, self.limits.write_timeout)
+            while action is not None:
+                kind = type(action)
+                result: Any = None
+                if kind is Write:
+                    data = action.data
+                    connection.output = ([memoryview(data)] if type(data) is bytes else
+                                         [memoryview(piece) for piece in data])
+                    if not io.send(sock, connection.output):
+                        return self._park(connection, _OUT, progress=False)
+                elif kind is Read:
                     result = None
-                elif isinstance(action, Read):
-                    result = None
-                    if action is not READ_IDLE or _has_pending(sock):
-                        result = _receive(sock)
+                    if action is not READ_IDLE or io.has_pending(sock):
+                        result = io.receive(sock)
                     if result is None:
-                        self._park(connection, action)
-                        return
-                elif isinstance(action, Acquire):
+                        return self._park(connection, _IN, progress=False)
+                elif kind is Handle:
+                    if not self._may_run_handler():
+                        return self._enqueue(connection)
+                    result = run_blocking(
+                        lifecycle, action, lambda: io.receive_blocking(sock, timeouts.body_timeout),
+                        lambda data: io.send_blocking(sock, data, timeouts.write_timeout))
+                elif kind is Pull:
+                    result = action.next()
+                elif kind is Acquire:
                     action.lock.acquire(action.exclusive)
-                    result = None
-                elif isinstance(action, Handle) and self._pool_exhausted():
-                    result = action.call.fail(HTTPError(
-                        503, "All worker threads are busy.", headers={"Retry-After": "1"}))
-                elif isinstance(action, Handle):
-                    result = run_call(
-                        connection.driver, action,
-                        lambda: _receive_blocking(sock, self.limits.body_timeout),
-                        lambda data: _send_all(sock, data, self.limits.write_timeout),
-                    )
-                elif isinstance(action, SendFile):
-                    _send_file(sock, action, self.limits.write_timeout)
-                    result = None
-                elif isinstance(action, Pull):
-                    try:
-                        result = next_chunk(action.body)
-                    except Exception as error:
-                        action = steps.throw(error)
-                        continue
-                elif isinstance(action, Drain):
-                    self._start_drain(connection)
-                    return
-                action = steps.send(result)
-        except StopIteration:
+                elif kind is SendFile:
+                    connection.region = region = io.FileRegion(action.file, action.offset,
+                                                               action.count, sock)
+                    connection.output = []
+                    if not region.send(sock, connection.output):
+                        return self._park(connection, _OUT, progress=False)
+                    connection.region = None
+                elif kind is Peek:
+                    result = io.peek(sock)
+                    if result is None:
+                        return self._park(connection, _IN, progress=False)
+                elif kind is Handshake:
+                    result = self._handshake(connection)
+                    if result is None:
+                        return
+                else:  # ShutdownWrite
+                    io.shutdown(sock, socket.SHUT_WR)
+                action = lifecycle.send(result)
             self._close(connection)
+        except Exception as error:
+            self._drop(connection, error)
 
-    def _pool_exhausted(self) -> bool:
-        """Whether running a handler here could leave no thread to serve anyone else.
+    def _handshake(self, connection: _Connection) -> bool | None:
+        """Go on with the TLS handshake; None if it waits for the client."""
+        if not isinstance(connection.sock, ssl.SSLSocket):
+            assert self.ssl_context is not None
+            connection.sock = self.ssl_context.wrap_socket(
+                connection.sock, server_side=True, do_handshake_on_connect=False)
+        try:
+            connection.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._park(connection, _IN)
+            return None
+        except ssl.SSLWantWriteError:
+            self._park(connection, _OUT)
+            return None
+        except (ssl.SSLError, OSError) as error:
+            logger.debug("TLS handshake with %s failed: %s", connection.lifecycle.client, error)
+            return False
+        return True
 
-        The last free thread keeps the server responsive instead: it still
-        accepts and reads, but answers requests with 503 until a thread frees up.
-        """
+    def _may_run_handler(self) -> bool:
+        """Not if this is the last free thread: it must keep polling for everyone else."""
         leadership = self._leadership
-        return (self.threads > 1 and not leadership.idle
-                and leadership.leader == threading.get_ident())
+        return (self.threads == 1 or leadership.idle > 0
+                or leadership.leader != threading.get_ident())
 
-    def _park(self, connection: _Connection, read: Read) -> None:
-        """Wait in epoll for the client's next bytes, with the read's deadline."""
-        if self._stopping.is_set() and read is READ_IDLE:
-            self._close(connection)
+    def _enqueue(self, connection: _Connection) -> None:
+        """Wait for a free thread, within the queue's bounds; else 503 now."""
+        if len(self._queue) >= self.queue_size:
+            self._proceed(connection, connection.lifecycle.send(
+                connection.lifecycle.action.refuse()))  # type: ignore[union-attr]
             return
-        connection.waiting = read
-        connection.deadline = connection.deadlines.for_read(read, time.monotonic())
-        self._rearm(connection, _ONESHOT_IN)
+        connection.queued_until = time.monotonic() + self.timeouts.queue_timeout
+        self._queue.append(connection)
 
-    def _rearm(self, connection: _Connection, events: int) -> None:
+    def _run_queued(self) -> None:
+        try:
+            connection = self._queue.popleft()
+        except IndexError:
+            return
+        self._proceed(connection, connection.lifecycle.action)
+
+    def _park(self, connection: _Connection, events: int, *, progress: bool = True) -> None:
+        """Wait in epoll for the client; `progress`: a write moved, its stall clock restarts."""
+        if progress and events == _OUT:
+            connection.lifecycle.progress()
         connection.claim.release()
         try:
             self._epoll.modify(connection.fd, events)
         except (OSError, ValueError):
             pass  # closed meanwhile by the sweeper or stop()
 
-    def _handshake(self, connection: _Connection) -> bool:
-        try:
-            connection.sock.do_handshake()  # type: ignore[attr-defined]
-        except ssl.SSLWantReadError:
-            self._rearm(connection, _ONESHOT_IN)
-            return False
-        except ssl.SSLWantWriteError:
-            self._rearm(connection, _ONESHOT_OUT)
-            return False
-        except (ssl.SSLError, OSError) as error:
-            logger.debug("TLS handshake with %s failed: %s", connection.driver.client, error)
-            self._close(connection)
-            return False
-        connection.state = _OPEN
-        return True
-
-    def _start_drain(self, connection: _Connection) -> None:
-        """Stop writing and discard what the client still sends, so it reads our error."""
-        _shutdown(connection.sock, socket.SHUT_WR)
-        connection.state = _DRAINING
-        connection.drained = 0
-        connection.deadline = time.monotonic() + self.limits.drain_timeout
-        self._rearm(connection, _ONESHOT_IN)
-
-    def _drain(self, connection: _Connection) -> None:
-        while True:
-            data = _receive(connection.sock)
-            if data is None:
-                self._rearm(connection, _ONESHOT_IN)
-                return
-            connection.drained += len(data)
-            if not data or connection.drained > self.limits.drain_bytes:
-                self._close(connection)
-                return
-
     def _close(self, connection: _Connection) -> None:
         if connection.closed:
             return
         connection.closed = True
         self._connections.pop(connection.fd, None)
-        connection.steps.close()
+        connection.lifecycle.close()
         try:
             self._epoll.unregister(connection.fd)
         except (OSError, ValueError):
             pass
         connection.sock.close()
+        if self._stopping.is_set() and not self._connections:
+            self._emptied.set()
 
     def _drop(self, connection: _Connection, error: Exception) -> None:
-        if isinstance(error, OSError):
-            logger.debug("connection from %s lost: %r", connection.driver.client, error)
-        else:
-            logger.error("internal error serving %s", connection.driver.client, exc_info=error)
+        log_lost(connection.lifecycle.client, error)
         self._close(connection)
 
-    def _close_parked(self) -> None:
-        for connection in list(self._connections.values()):
-            if connection.claim.acquire(False):
-                if connection.state == _DRAINING or connection.waiting is READ_IDLE:
-                    self._close(connection)
-                else:
-                    connection.claim.release()
-
-    # -- timeouts ------------------------------------------------------------------
+    # -- deadlines -----------------------------------------------------------------------
 
     def _sweep(self) -> None:
-        limits = self.limits
-        shortest = min(limits.head_timeout, limits.keepalive_timeout, limits.body_timeout,
-                       limits.drain_timeout)
-        interval = max(0.02, min(0.5, shortest / 4))
+        """Expire parked connections whose deadline passed, and queued requests past theirs."""
+        interval = self.timeouts.sweep_interval()
         while not self._stopping.wait(interval):
             now = time.monotonic()
-            for connection in list(self._connections.values()):
-                if connection.deadline < now and connection.claim.acquire(False):
-                    if connection.closed or connection.deadline >= now:
-                        connection.claim.release()
-                        continue
+            for connection in list(self._queue):
+                if connection.queued_until < now:
                     try:
-                        self._expire(connection)
-                    except Exception as error:
-                        self._drop(connection, error)
+                        self._queue.remove(connection)
+                    except ValueError:
+                        continue  # a thread took it meanwhile
+                    handle = connection.lifecycle.action
+                    self._proceed(connection, connection.lifecycle.send(handle.refuse()))  # type: ignore[union-attr]
+            for connection in list(self._connections.values()):
+                if connection.lifecycle.deadline < now and connection.claim.acquire(False):
+                    if connection.closed or connection.lifecycle.deadline >= now:
+                        connection.claim.release()
+                    else:
+                        self._expire(connection, now)
 
-    def _expire(self, connection: _Connection) -> None:
-        if connection.state != _OPEN:
-            self._close(connection)
+    def _expire(self, connection: _Connection, now: float) -> None:
+        """A parked wait passed its deadline (the caller holds the claim)."""
+        action = connection.lifecycle.action
+        if type(action) in (Read, Peek) and io.readable_now(connection.fd):
+            self._continue(connection)  # the bytes arrived just in time: serve them
+        elif type(action) in (Read, Peek, Handshake):
+            self._proceed(connection, connection.lifecycle.send(
+                False if type(action) is Handshake else None))
+        elif connection.lifecycle.deadline < now:
+            self._drop(connection, TimeoutError("client stopped reading"))
         else:
-            self._proceed(connection, None)  # the driver answers 408 or closes
+            connection.claim.release()
 
 
 class _Connection:
-    """A client connection and its place in the request cycle."""
+    """A client connection, its lifecycle, and what it still has to write."""
 
-    __slots__ = ("sock", "fd", "driver", "steps", "waiting", "deadline", "deadlines", "claim",
-                 "state", "drained", "closed")
+    __slots__ = ("claim", "closed", "fd", "lifecycle", "output", "queued_until", "region", "sock")
 
-    def __init__(self, sock: socket.socket, driver: ConnectionDriver, limits: Limits,
-                 state: int) -> None:
+    def __init__(self, sock: socket.socket, lifecycle: Lifecycle) -> None:
         self.sock = sock
         self.fd = sock.fileno()
-        self.driver = driver
-        self.steps = driver.run()
-        self.waiting: Read = next(self.steps)  # type: ignore[assignment]
-        self.deadlines = HeadDeadline(limits)
-        self.deadline = 0.0
+        self.lifecycle = lifecycle
         self.claim = threading.Lock()
-        self.state = state
-        self.drained = 0
+        self.output: list[memoryview] = []
+        self.region: io.FileRegion | None = None
+        self.queued_until = 0.0
         self.closed = False
-
-
-# -- socket helpers (non-blocking sockets throughout) ----------------------------
-
-
-def _listen(address: tuple[str, int], backlog: int) -> socket.socket:
-    host, port = address
-    family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
-                                flags=socket.AI_PASSIVE)[0][0]
-    return socket.create_server((host, port), family=family, backlog=backlog)
-
-
-def _receive(sock: socket.socket) -> bytes | None:
-    """Bytes if any are ready (``b""`` at EOF), None if none yet."""
-    try:
-        return sock.recv(RECEIVE_SIZE)
-    except _WOULD_BLOCK:
-        return None
-    except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-        return b""
-
-
-def _has_pending(sock: socket.socket) -> bool:
-    # TLS may hold decrypted bytes that epoll cannot see.
-    return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
-
-
-def _wait(sock: socket.socket, events: int, timeout: float) -> bool:
-    poller = select.poll()
-    poller.register(sock.fileno(), events)
-    return bool(poller.poll(timeout * 1000))
-
-
-def _receive_blocking(sock: socket.socket, timeout: float) -> bytes | None:
-    """Wait up to `timeout` for bytes; None if none came."""
-    while True:
-        data = _receive(sock)
-        if data is not None:
-            return data
-        if not _wait(sock, select.POLLIN, timeout):
-            return None
-
-
-def _send_all(sock: socket.socket, data: bytes | list[bytes], timeout: float) -> None:
-    """Write everything; raises TimeoutError if the client stops reading for `timeout`."""
-    if isinstance(data, list):
-        if isinstance(sock, ssl.SSLSocket) or len(data) == 1:
-            data = b"".join(data)
-        else:
-            _send_buffers(sock, data, timeout)
-            return
-    view = memoryview(data)
-    while view:
-        try:
-            view = view[sock.send(view):]
-        except _WOULD_BLOCK:
-            if not _wait(sock, select.POLLOUT, timeout):
-                raise TimeoutError("client stopped reading") from None
-
-
-def _send_buffers(sock: socket.socket, buffers: list[bytes], timeout: float) -> None:
-    views = [memoryview(buffer) for buffer in buffers if buffer]
-    while views:
-        try:
-            sent = sock.sendmsg(views)
-        except BlockingIOError:
-            if not _wait(sock, select.POLLOUT, timeout):
-                raise TimeoutError("client stopped reading") from None
-            continue
-        while sent:
-            if sent >= len(views[0]):
-                sent -= len(views.pop(0))
-            else:
-                views[0] = views[0][sent:]
-                sent = 0
-
-
-def _send_file(sock: socket.socket, action: SendFile, timeout: float) -> None:
-    """Send a file region with `sendfile` (zero copy) or, under TLS, by reading it."""
-    offset, remaining = action.offset, action.count
-    try:
-        fileno = action.file.fileno()
-    except (AttributeError, OSError, ValueError):
-        fileno = -1
-    if fileno >= 0 and not isinstance(sock, ssl.SSLSocket):
-        while remaining > 0:
-            try:
-                sent = os.sendfile(sock.fileno(), fileno, offset, remaining)
-            except BlockingIOError:
-                if not _wait(sock, select.POLLOUT, timeout):
-                    raise TimeoutError("client stopped reading") from None
-                continue
-            if sent == 0:
-                raise OSError("file shorter than expected")
-            offset += sent
-            remaining -= sent
-        return
-    action.file.seek(offset)
-    while remaining > 0:
-        piece = action.file.read(min(remaining, RECEIVE_SIZE * 4))
-        if not piece:
-            raise OSError("file shorter than expected")
-        _send_all(sock, piece, timeout)
-        remaining -= len(piece)
-
-
-def _shutdown(sock: socket.socket, how: int = socket.SHUT_RDWR) -> None:
-    try:
-        sock.shutdown(how)
-    except OSError:
-        pass
 
 
 def serve(address: tuple[str, int], routes: Routes, **options: Any) -> None:
     """Serve `routes` on `address` until interrupted; `options` as for `HTTPServer`."""
     HTTPServer(address, routes, **options).serve_forever()
-

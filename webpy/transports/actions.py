@@ -1,0 +1,153 @@
+"""What the connection lifecycle asks a transport to do, and what it expects back.
+
+A transport performs one action at a time, in its own way (a non-blocking
+socket parked in epoll, a trio stream, a memory buffer), and hands the result
+to `Lifecycle.send`. Nothing here does I/O; the small methods on `Handle` and
+`Pull` run application code and never raise.
+
+============== ===============================================================
+action         result to send back
+============== ===============================================================
+`Read`         bytes received; ``b""`` if the client closed; None if
+               `Lifecycle.deadline` passed first
+`Write`        None, once every byte is written (a transport that gives up
+               on a stalled client calls `Lifecycle.close` instead)
+`SendFile`     None, once `count` bytes of `file` from `offset` are written
+`ShutdownWrite` None; the write side is shut (TCP FIN, TLS close_notify)
+`Peek`         the first bytes the client sent, still unread; ``b""`` at
+               EOF; None past the deadline
+`Handshake`    True once the TLS handshake is done, False if it failed or
+               the deadline passed
+`Acquire`      None, once ``lock.acquire(exclusive)`` holds the lock
+`Handle`       the `Response` of ``handle.run(...)`` (or ``run_async``), or of
+               `Handle.refuse` when no worker is free in time
+`Pull`         ``pull.next()`` (or ``await pull.anext()``): bytes, None at
+               the end, or `PullFailed`
+============== ===============================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..app import Call, HTTPError, Response, StreamBody
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """Read some bytes (up to 64 KiB): `phase` says which timeout applies."""
+
+    phase: str  # "idle", "head", "body" or "drain"
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    data: bytes | list[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class SendFile:
+    file: Any
+    offset: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShutdownWrite:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Peek:
+    """Look at the client's first bytes without consuming them (is this TLS?)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Acquire:
+    lock: Any
+    exclusive: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Handle:
+    """Run `call`; `body` is the whole request body, or None if the handler streams it."""
+
+    call: Call
+    body: bytes | None
+
+    def run(self) -> Response:
+        """Run a plain handler in the calling thread (its body stream, if any, is set)."""
+        if self.call.is_async:
+            return self.call.fail(TypeError("async handlers need the trio transport"))
+        return self.call.run(self.body)
+
+    async def run_async(self) -> Response:
+        return await self.call.run_async(self.body)
+
+    def refuse(self) -> Response:
+        """The 503 for a request that found no free worker within the queue's bounds."""
+        return self.call.fail(HTTPError(
+            503, "All worker threads are busy.", headers={"Retry-After": "1"}))
+
+
+@dataclass(frozen=True, slots=True)
+class PullFailed:
+    """A streamed response body raised instead of giving its next chunk."""
+
+    error: Exception
+
+
+@dataclass(frozen=True, slots=True)
+class Pull:
+    body: StreamBody
+
+    @property
+    def is_async(self) -> bool:
+        return self.body.is_async
+
+    @property
+    def may_block(self) -> bool:
+        """Whether pulling could block (not a list or tuple iterator): trio uses a thread."""
+        return type(self.body.chunks) not in _INLINE_ITERATORS
+
+    def next(self) -> bytes | PullFailed | None:
+        """The next chunk of a plain iterator, in the calling thread."""
+        if self.body.is_async:
+            return PullFailed(TypeError("async response bodies need the trio transport"))
+        chunks: Iterator[bytes] = self.body.chunks  # type: ignore[assignment]
+        try:
+            return next(chunks, None)
+        except Exception as error:
+            return PullFailed(error)
+
+    async def anext(self) -> bytes | PullFailed | None:
+        """The next chunk of an async iterator."""
+        chunks: AsyncIterator[bytes] = self.body.chunks  # type: ignore[assignment]
+        try:
+            return await chunks.__anext__()
+        except StopAsyncIteration:
+            return None
+        except Exception as error:
+            return PullFailed(error)
+
+
+Action = Read | Write | SendFile | ShutdownWrite | Peek | Handshake | Acquire | Handle | Pull
+
+READ_IDLE = Read("idle")
+READ_HEAD = Read("head")
+READ_BODY = Read("body")
+READ_DRAIN = Read("drain")
+SHUTDOWN_WRITE = ShutdownWrite()
+PEEK = Peek()
+HANDSHAKE = Handshake()
+
+#: Iterators that cannot block, so may be pulled on an event loop.
+_INLINE_ITERATORS: tuple[type, ...] = (type(iter([])), type(iter(())))
+

@@ -1,0 +1,286 @@
+"""The life of one connection, from accept to close, written once for every transport.
+
+Theory of operation
+-------------------
+A transport owns sockets (or trio streams, or memory buffers) and nothing
+else. For each connection it makes a `Lifecycle` and then loops: perform the
+action it is given (`actions.py`), hand the result to `send`, until `send`
+returns None; then it closes the connection. If it gives up first (the
+client vanished, a write stalled past `deadline`) it calls `close`. Rules:
+
+1. Every decision about a connection is made here or below: the TLS
+   sniffing and handshake policy, the refusal of a connection the server has
+   no room for, the request cycle (`ConnectionDriver`), the deadline of every
+   wait, drain before close, and what a graceful stop does. A transport that
+   finds itself deciding any of these is repeating this module.
+2. Nothing here does I/O or blocks. Time comes from the `clock` the
+   transport passes in (its own monotonic clock), so deadlines are numbers
+   the transport compares with that clock, in a sweep or a timer of its own.
+
+Deadlines, by action:
+
+============== ===========================================================
+`Read` idle    `keepalive_timeout` from now; during a graceful stop, now
+`Read` head    `head_timeout` from the head's first read: a client
+               trickling a head byte by byte never resets its clock
+`Read` body    `body_timeout` from now (a pause, not the whole body)
+`Read` drain   `drain_timeout` from the first drain read, for all of them
+`Write`,       `write_timeout` from now; a transport that writes in steps
+`SendFile`     calls `progress()` after each one (a stall, not a download)
+`Peek`,        `keepalive_timeout` from accept, together: the time a TLS
+`Handshake`    client has to say who it is
+`Acquire`,     no deadline (math.inf): the wait is on the server itself;
+`Handle`,      the worker queue has its own bound (`Timeouts.queue_timeout`)
+`Pull`
+============== ===========================================================
+
+When a wait expires, the transport makes one last non-blocking attempt
+(bytes already received are served, not dropped) and otherwise sends None.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
+from typing import Any
+
+from ..app import Response
+from ..protocol import NEED_DATA
+from .actions import (
+    HANDSHAKE,
+    PEEK,
+    READ_BODY,
+    READ_HEAD,
+    READ_IDLE,
+    Action,
+    Handle,
+    Handshake,
+    Peek,
+    Read,
+    SendFile,
+    Write,
+)
+from .driver import BodyReader, ConnectionDriver, Site, drain
+
+logger = logging.getLogger("webpy")
+
+#: The first byte of every TLS connection: a handshake record (RFC 8446 section 5.1).
+_TLS_HANDSHAKE_RECORD = 0x16
+
+_PLAIN_HTTP_ON_TLS_BODY = b"400 Bad Request\nThe plain HTTP request was sent to an HTTPS port.\n"
+_OVERLOAD_BODY = b"503 Service Unavailable\nThe server is at its connection limit.\n"
+_TEXT = [(b"Content-Type", b"text/plain; charset=utf-8"),
+         (b"X-Content-Type-Options", b"nosniff")]
+
+
+class Lifecycle:
+    """One connection's actions and deadlines; see the module docstring.
+
+    `tls`: the transport can sniff and handshake TLS on this connection.
+    `refuse`: the server is at `max_connections`; answer 503 and close.
+    """
+
+    __slots__ = ("_clock", "_drain_deadline", "_head_deadline", "_site", "_steps", "action",
+                 "deadline", "driver")
+
+    def __init__(self, site: Site, client: tuple[str, int] | None, clock: Callable[[], float],
+                 *, tls: bool = False, refuse: bool = False) -> None:
+        self._site = site
+        self._clock = clock
+        self.driver = ConnectionDriver(site, client, "https" if tls else "http")
+        self._steps = self._run(tls, refuse)
+        #: The action being performed, and when waiting for it must end (the clock's time).
+        self.action: Action | None = None
+        self.deadline = math.inf
+        self._head_deadline: float | None = None
+        self._drain_deadline: float | None = None
+        if tls:  # the handshake budget runs from accept
+            self._head_deadline = clock() + site.timeouts.keepalive_timeout
+
+    @property
+    def client(self) -> tuple[str, int] | None:
+        return self.driver.client
+
+    @property
+    def idle(self) -> bool:
+        """Waiting for a next request that has not begun: a graceful stop may end it."""
+        return self.action is _READ_IDLE
+
+    def start(self) -> Action:
+        """The first action."""
+        action = self._next(None)
+        assert action is not None
+        return action
+
+    def send(self, result: Any) -> Action | None:
+        """The next action, given the last one's result; None when the connection is done."""
+        return self._next(result)
+
+    def progress(self) -> None:
+        """A write made progress: its stall timeout starts again."""
+        self.deadline = self._clock() + self._site.timeouts.write_timeout
+
+    def expire_if_idle(self) -> None:
+        """A graceful stop began: an idle wait ends now (after one last look for bytes)."""
+        if self.action is _READ_IDLE:
+            self.deadline = -math.inf
+
+    def close(self) -> None:
+        """The transport gave up on the connection: release locks, close response bodies."""
+        self.action = None
+        self._steps.close()
+
+    def _next(self, result: Any) -> Action | None:
+        try:
+            action = self._steps.send(result)
+        except StopIteration:
+            self.action = None
+            return None
+        self.action = action
+        kind = type(action)
+        timeouts = self._site.timeouts
+        if kind is Read:
+            now = self._clock()
+            if action is _READ_IDLE:
+                self._head_deadline = None
+                self.deadline = -math.inf if self._site.stopping else (
+                    now + timeouts.keepalive_timeout)
+            elif action is _READ_HEAD:
+                if self._head_deadline is None:
+                    self._head_deadline = now + timeouts.head_timeout
+                self.deadline = self._head_deadline
+            elif action is _READ_BODY:
+                self._head_deadline = None
+                self.deadline = now + timeouts.body_timeout
+            else:
+                if self._drain_deadline is None:
+                    self._drain_deadline = now + timeouts.drain_timeout
+                self.deadline = self._drain_deadline
+        elif kind is Write or kind is SendFile:
+            self.deadline = self._clock() + timeouts.write_timeout
+        elif kind is Peek or kind is Handshake:
+            assert self._head_deadline is not None
+            self.deadline = self._head_deadline
+        else:
+            self.deadline = math.inf
+        return action
+
+    def _run(self, tls: bool, refuse: bool) -> Generator[Action, Any, None]:
+        site = self._site
+        if tls:
+            first = yield PEEK
+            if not first:
+                return  # gone, or silent past the deadline
+            if first[0] != _TLS_HANDSHAKE_RECORD:
+                logger.debug("plain HTTP from %s on a TLS port: answered 400", self.client)
+                yield Write(site.refusal(400, _PLAIN_HTTP_ON_TLS_BODY, _TEXT))
+                yield from drain(site.timeouts)
+                return
+            if not (yield HANDSHAKE):
+                return
+            self._head_deadline = None
+        if refuse:
+            yield Write(site.refusal(503, _OVERLOAD_BODY, [(b"Retry-After", b"1"), *_TEXT]))
+            yield from drain(site.timeouts)
+            return
+        yield from self.driver.run()
+
+
+_READ_IDLE, _READ_HEAD, _READ_BODY = READ_IDLE, READ_HEAD, READ_BODY
+
+
+def log_lost(client: tuple[str, int] | None, error: BaseException) -> None:
+    """One line for a connection that ended badly: debug for the client's doing, else error."""
+    if isinstance(error, OSError):
+        logger.debug("connection from %s lost: %r", client, error)
+    else:
+        logger.error("internal error serving %s", client, exc_info=error)
+
+
+# -- request bodies that handlers stream ------------------------------------------
+
+
+def run_blocking(lifecycle: Lifecycle, handle: Handle, receive: Callable[[], bytes | None],
+                 send: Callable[[bytes], None]) -> Response:
+    """Perform a `Handle` in the calling thread; a streamed body reads with `receive`."""
+    call = handle.call
+    if call.stream_body:
+        call.request.stream = BlockingBodyStream(
+            lifecycle.driver.body_reader(call), receive, send)
+    return handle.run()
+
+
+class BlockingBodyStream:
+    """A request body as a blocking file-like object, for handlers in threads.
+
+    `read(size)` returns up to `size` bytes (`size < 0`: the whole rest),
+    ``b""`` at the end; iterating gives 64 KiB pieces. `receive()` returns
+    the client's next bytes (None on timeout) and `send(data)` writes; both
+    block. The first read sends the 100 Continue a client may wait for.
+    """
+
+    def __init__(self, reader: BodyReader, receive: Callable[[], bytes | None],
+                 send: Callable[[bytes], None]) -> None:
+        self._reader = reader
+        self._receive = receive
+        self._send = send
+
+    def read(self, size: int = -1) -> bytes:
+        steps = self._reader.read(size)
+        try:
+            step = next(steps)
+            while True:
+                if step is NEED_DATA:
+                    step = steps.send(self._receive())
+                else:
+                    self._send(step)  # type: ignore[arg-type]
+                    step = steps.send(None)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    def __iter__(self) -> Iterator[bytes]:
+        while piece := self.read(_PIECE):
+            yield piece
+
+
+class AsyncBodyStream:
+    """A streamed request body for ``async def`` handlers.
+
+    ``await self.request.stream.read(size)`` returns up to `size` bytes
+    (``size < 0``: the whole rest), ``b""`` at the end; ``async for piece in
+    self.request.stream`` iterates over it. The first read sends the ``100
+    Continue`` a client may be waiting for. Errors (a body too large, too
+    slow, malformed) raise `HTTPError` with the status to answer.
+    """
+
+    __slots__ = ("_reader", "_receive", "_send")
+
+    def __init__(self, reader: BodyReader, receive: Callable[[], Awaitable[bytes | None]],
+                 send: Callable[[bytes], Awaitable[None]]) -> None:
+        self._reader = reader
+        self._receive = receive
+        self._send = send
+
+    async def read(self, size: int = -1) -> bytes:
+        steps = self._reader.read(size)
+        try:
+            step = next(steps)
+            while True:
+                if step is NEED_DATA:
+                    step = steps.send(await self._receive())
+                else:
+                    await self._send(step)  # type: ignore[arg-type]
+                    step = steps.send(None)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._pieces()
+
+    async def _pieces(self) -> AsyncIterator[bytes]:
+        while piece := await self.read(_PIECE):
+            yield piece
+
+
+_PIECE = 64 * 1024
