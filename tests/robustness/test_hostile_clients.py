@@ -22,7 +22,6 @@ import socket
 import ssl
 
 import httpx
-import pytest
 from harness import CLIENT_TIMEOUT
 
 from robustness.clients import (
@@ -83,12 +82,7 @@ def _never_reads(served: Served) -> socket.socket:
 
 
 def test_clients_that_never_read_are_dropped_while_normal_clients_are_served(
-        transport: str, request: pytest.FixtureRequest) -> None:
-    if transport == "threaded":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "issue 17 items 4-5: a thread blocked writing to a slow reader counts as busy, so "
-            "with every thread writing a normal client gets 503; fix in progress in the "
-            "transports")))
+        transport: str) -> None:
     with serving(transport) as served:
         baseline = warmed_baseline(served)
         with crowd(lambda: _never_reads(served), count=8):
@@ -157,8 +151,6 @@ def test_garbage_instead_of_tls_is_closed_while_normal_clients_are_served(
         settles_back(baseline, extra_threads=served.spare_threads)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 item 6: plain HTTP to a TLS port is reset; "
-                   "the fix (a 400 that says so, then close) is in progress in the transports")
 def test_plain_http_to_the_tls_port_gets_a_400_that_says_so(
         transport: str, server_ssl_context: ssl.SSLContext) -> None:
     with serving(transport, server_ssl_context) as served, \

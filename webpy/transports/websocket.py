@@ -59,7 +59,7 @@ from ..protocol.websocket import (
     read_handshake,
     switching_protocols,
 )
-from .driver import Action, Handle, Read, Write
+from .actions import Action, Handle, Read, Write
 
 logger = logging.getLogger("webpy")
 
