@@ -151,3 +151,16 @@ def test_asgi_lifespan_runs_shutdown_when_the_server_stops(name: str, tmp_path: 
     with external_server(command, port, env={"WEBPY_SITE_LIFESPAN_RECORD": str(record)}):
         assert record.read_text() == "started\n"
     assert record.read_text() == "started\nstopped\n"
+
+
+@pytest.mark.parametrize("name", ["uvicorn", "hypercorn"])
+def test_asgi_startup_hook_failure_stops_the_server_with_its_message(name: str) -> None:
+    module, arguments, _ = SERVERS[name]
+    pytest.importorskip(module, reason=f"{module} not installed")
+    port = free_port()
+    command = [sys.executable, *(argument.format(port=port).replace("webpy_site:app",
+                                                                    "failing_gateway:app")
+                                 for argument in arguments)]
+    with pytest.raises(RuntimeError, match=r"database at db\.invalid unreachable"), \
+            external_server(command, port):
+        pass
