@@ -378,3 +378,15 @@ def test_mounted_app_is_not_ordered_per_resource_unless_asked(transport: str) ->
     assert results == [200, 200]
     ordered = next(iter(wsgi.mount("/", meet, ordered=True).values()))
     assert ordered.ordered and not next(iter(wsgi.mount("/", meet).values())).ordered
+
+
+def test_application_runs_on_a_worker_thread_never_the_event_loop(transport: str) -> None:
+    def where(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [threading.current_thread().name.encode()]
+
+    with (served(wsgi.mount("/", validator(where)), transport) as base,
+          httpx.Client(timeout=TIMEOUT) as client):
+        name = client.get(base).text
+    # Not the test's thread, and on trio not the thread running trio's event loop.
+    assert name not in ("MainThread", "trio-server", threading.current_thread().name)
