@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from urllib.parse import quote
 
-from ..app import FileBody, Headers, HTTPError, Response, StreamBody
+from ..app import FileBody, HTTPError, Response, StreamBody
 from ..app.handler import status_phrase
 
 #: The body limit when a handler sets none: the same default as webpy's own servers.
@@ -24,10 +24,12 @@ def request_target(path: bytes, query_string: str) -> str:
 
 
 def body_limit(max_body_bytes: int | None, default: int) -> int:
+    """The handler's body limit, or the gateway's when the handler sets none."""
     return default if max_body_bytes is None else max_body_bytes
 
 
 def too_large(length: int, limit: int) -> HTTPError | None:
+    """The 413 for a body of `length` bytes over `limit`, else None."""
     if length > limit:
         return HTTPError(413, "The request body is larger than this resource accepts.")
     return None
@@ -73,7 +75,3 @@ def file_pieces(body: FileBody) -> Iterator[bytes]:
 def close_body(body: bytes | FileBody | StreamBody) -> None:
     if type(body) is not bytes:
         body.close()  # type: ignore[union-attr]
-
-
-def headers_from_pairs(pairs: list[tuple[str, str]]) -> Headers:
-    return Headers(pairs)
