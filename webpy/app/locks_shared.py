@@ -51,7 +51,7 @@ class SharedLocks:
     files and connections lazily in each process that uses them.
     """
 
-    __slots__ = ("_mutex", "_primitive", "_spares", "_table")
+    __slots__ = ("_mutex", "_primitive", "_slots", "_spares", "_table")
 
     #: Tells a transport that `acquire` blocks the calling thread (trio runs it in one).
     blocking = True
@@ -60,11 +60,13 @@ class SharedLocks:
         self._primitive = primitive
         self._table: dict[int, _Entry] = {}
         self._spares: list[_Entry] = []
+        #: Recent keys' slots: a dict lookup instead of hashing twice per request.
+        self._slots: dict[str, int] = {}
         self._mutex = threading.Lock()
 
     def hold(self, key: str) -> SharedLock:
         """Return the lock for `key`; pair every call with `drop(key)`."""
-        slot = resource_slot(key)
+        slot = self._slot(key)
         with self._mutex:
             entry = self._table.get(slot)
             if entry is None:
@@ -78,7 +80,7 @@ class SharedLocks:
             return entry.lock
 
     def drop(self, key: str) -> None:
-        slot = resource_slot(key)
+        slot = self._slot(key)
         with self._mutex:
             entry = self._table[slot]
             entry.users -= 1
@@ -93,6 +95,15 @@ class SharedLocks:
     def close(self) -> None:
         """Give back the primitive's files or connections in this process."""
         self._primitive.close()
+
+    def _slot(self, key: str) -> int:
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = resource_slot(key)
+            if len(self._slots) >= 4096:  # bounded: many distinct paths start it afresh
+                self._slots.clear()
+            self._slots[key] = slot
+        return slot
 
 
 class SharedLock:
