@@ -350,6 +350,21 @@ def test_httpx_gets_every_coding_over_the_transport(compressing_url: str) -> Non
                     assert response.headers["Vary"] == "Accept-Encoding"
 
 
+def test_variant_ranges_and_revalidation_over_the_transport(compressing_url: str) -> None:
+    with httpx.Client(base_url=compressing_url, timeout=TIMEOUT) as client:
+        headers = {"Accept-Encoding": "br"}
+        whole = client.get("/css/app.css", headers=headers)
+        assert whole.content == CSS
+        with client.stream("GET", "/css/app.css",
+                           headers={**headers, "Range": "bytes=5-14"}) as part:
+            assert part.status_code == 206
+            assert part.headers["Content-Encoding"] == "br"
+            assert b"".join(part.iter_raw()) == CSS_BR[5:15]  # the variant's own bytes
+        again = client.get("/css/app.css", headers={**headers,
+                                                    "If-None-Match": whole.headers["ETag"]})
+        assert again.status_code == 304
+
+
 def test_http_1_0_client_gets_the_compressed_file_whole(compressing_url: str) -> None:
     import socket
     from urllib.parse import urlsplit

@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
+from webpy.app import files
 from webpy.app.files._listing import human_size
 from webpy.transports.memory import Client, ClientResponse
 
@@ -239,3 +242,31 @@ def test_listing_cache_control_follows_a_matching_rule(client: ClientFactory, sh
     served = client(listing=True, cache_control={"^/shelf/$": "max-age=60"})
     assert served.get("/shelf/").headers["Cache-Control"] == "max-age=60"
     assert served.get("/docs/").headers["Cache-Control"] == "no-cache"
+
+
+# -- over real sockets -------------------------------------------------------------------
+
+
+def test_json_listing_and_error_pages_over_the_transport(site: Path, shelf: Path,
+                                                         live: Callable[..., str]) -> None:
+    url = live(files.routes(site, listing=True))
+    with httpx.Client(base_url=url, timeout=30.0) as client:
+        listing = client.get("/shelf/", headers={"Accept": "application/json"}).json()
+        assert [entry["name"] for entry in listing["entries"]][:2] == ["Apple", "zebra"]
+        page = client.get("/shelf/?sort=size", headers={"Accept": BROWSER_ACCEPT})
+        assert row_names_of(page.text)[3] == "big.iso"
+        etag = page.headers["ETag"]
+        assert client.get("/shelf/?sort=size", headers={"Accept": BROWSER_ACCEPT,
+                                                        "If-None-Match": etag}).status_code == 304
+        browser = client.get("/hello.txt", headers={"Accept": BROWSER_ACCEPT,
+                                                    "Range": "bytes=100-"})
+        assert browser.status_code == 416
+        assert browser.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert "<h1>416 Requested Range Not Satisfiable</h1>" in browser.text
+        script = client.get("/missing", headers={"Accept": "*/*"})
+        assert (script.status_code, script.text) == (404, "404 Not Found\n")
+
+
+def row_names_of(text: str) -> list[str]:
+    table = text.partition("<tbody>")[2].partition("</tbody>")[0]
+    return re.findall(r'<td class="name"><a href="[^"]*">([^<]*)</a>', table)
