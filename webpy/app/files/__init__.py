@@ -5,12 +5,18 @@ Theory of operation
 `routes()` returns one route (a pattern covering the prefix and everything
 below it) to a `FileHandler` subclass carrying the directory's `FileConfig`.
 The handler maps the request path to a file (`_paths`: the safety rules),
-checks preconditions (`_conditions`: ETag, Last-Modified, RFC 9110 section
-13.2.2), selects ranges (`_ranges`: RFC 9110 section 14) and returns a body:
-a `FileBody` for a whole file or one range, a `StreamBody` for several
-ranges, a page for a directory listing (`_listing`). It never touches a
-socket, so it works over every transport; the threaded one sends a
-`FileBody` with `sendfile` on plain TCP.
+picks the content coding the client accepts best (`_negotiation`), from a
+precompressed variant or by compressing on the fly (`_compression`, which
+also caches the results), checks preconditions (`_conditions`: ETag,
+Last-Modified, RFC 9110 section 13.2.2), selects ranges (`_ranges`: RFC 9110
+section 14), sets Cache-Control from the mount's rules (`_cache_policy`)
+and returns a body: a `FileBody` for a whole file or one range, a
+`StreamBody` for several ranges or a file compressed as it streams, a page
+for a directory listing (`_listing`, in the look of `_page`, which error
+pages for browsers share). It never touches a socket, so it works over
+every transport; the threaded one sends a `FileBody` with `sendfile` on
+plain TCP. `CompressingHandler` (`_responses`) offers the same compression
+to handler bodies.
 
 What must hold whatever the request says: nothing outside the root is read,
 listed or written. Requests are mapped from the percent-encoded path, one
