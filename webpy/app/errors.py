@@ -15,6 +15,11 @@ class HTTPError(HTTPProblem):
     `message` becomes part of the error page; `headers` are added to the
     response (e.g. `WWW-Authenticate` with a 401, `Allow` with a 405);
     `reason` replaces the standard reason phrase.
+
+    An error handler (`HTTPErrorHandler`, as `self.error`) reads them back as
+    attributes: `status_code` (int), `message` (str or None), `headers` (a
+    `Headers`, possibly empty) and `reason` (the phrase to send, the
+    standard one when none was given). There is no `status` attribute.
     """
 
     def __init__(
