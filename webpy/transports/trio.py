@@ -34,10 +34,12 @@ from typing import Any
 import trio
 
 from ..app import Application, ErrorRoutes, Routes
+from ..app.locks import ReadWriteState
 from ..protocol import Limits
 from .actions import (
     READ_DRAIN,
     Acquire,
+    Consume,
     Handle,
     Handshake,
     Peek,
@@ -78,18 +80,20 @@ class Server:
     a client gets 503. `thread_limit` bounds the threads running plain
     handlers and blocking body iterators (file reads have as many again).
     `grace_period` is how long requests in flight may take once the server is
-    cancelled, in seconds.
+    cancelled, in seconds. With `proxy_protocol`, every connection must start
+    with a PROXY protocol header, which gives the client's address.
     """
 
     def __init__(self, routes: Routes, error_routes: ErrorRoutes | None = None, *,
                  ssl_context: ssl.SSLContext | None = None, limits: Limits | None = None,
                  timeouts: Timeouts | None = None, max_connections: int | None = None,
                  thread_limit: int = 40, queue_size: int = 1024, grace_period: float = 5.0,
-                 **options: Any) -> None:
+                 proxy_protocol: bool = False, **options: Any) -> None:
         self.limits, self.timeouts = split_options(limits, timeouts, options)
         self.site = Site(Application(routes, error_routes), self.limits, ReadWriteLock,
                          self.timeouts)
         self.ssl_context = ssl_context
+        self.proxy_protocol = proxy_protocol
         self.max_connections = max_connections or default_max_connections()
         self.grace_period = grace_period
         self.queue_size = queue_size
@@ -219,7 +223,8 @@ class _Connection:
         self.timeouts = server.timeouts
         self.stream = stream
         self.lifecycle = Lifecycle(server.site, client, trio.current_time,
-                                   tls=server.ssl_context is not None, refuse=refuse)
+                                   tls=server.ssl_context is not None, refuse=refuse,
+                                   proxy=server.proxy_protocol)
         #: An async response body being sent, to close if the connection ends first.
         self.async_body: Any = None
 
@@ -246,7 +251,9 @@ class _Connection:
                     if isinstance(self.stream, trio.abc.HalfCloseableStream):
                         await self.stream.send_eof()
                 elif kind is Peek:
-                    result = await self._peek()
+                    result = await self._peek(action.size)
+                elif kind is Consume:
+                    await self._consume(action.count)
                 elif kind is Handshake:
                     result = await self._handshake()
                 action = lifecycle.send(result)
@@ -298,13 +305,22 @@ class _Connection:
             offset += len(piece)
             remaining -= len(piece)
 
-    async def _peek(self) -> bytes | None:
+    async def _peek(self, size: int) -> bytes | None:
         sock = getattr(self.stream, "socket", None)
         if sock is None:
             return b"\x16"  # not a socket (e.g. a memory stream): take it to be TLS
         with self._wait():
-            return await sock.recv(8, socket.MSG_PEEK)  # type: ignore[no-any-return]
+            return await sock.recv(size, socket.MSG_PEEK)  # type: ignore[no-any-return]
         return None
+
+    async def _consume(self, count: int) -> None:
+        """Drop `count` bytes a peek saw (a PROXY header), straight from the socket."""
+        sock = self.stream.socket  # type: ignore[attr-defined]
+        while count > 0:
+            data = await sock.recv(count)
+            if not data:
+                raise trio.BrokenResourceError("connection closed inside a PROXY header")
+            count -= len(data)
 
     async def _handshake(self) -> bool:
         """TLS, in the connection's own task. `https_compatible`: HTTP frames its own
@@ -421,57 +437,40 @@ class _TimedWait:
 
 
 class ReadWriteLock:
-    """Many readers or one writer, awaitable; a waiting writer holds back new readers.
+    """Many readers or one writer, awaitable, with the writer preference of `ReadWriteState`.
 
-    The trio counterpart of `webpy.app.ReadWriteLock`, with the same writer
-    preference so a stream of GETs cannot starve a PUT. `acquire` is
-    awaited; `release` is synchronous, because the driver releases in a
-    ``finally``. An uncontended `acquire` returns without yielding: the
-    connection's reads and writes around it are its checkpoints.
+    `acquire` is awaited; `release` is synchronous, because the driver releases
+    in a ``finally``. An uncontended `acquire` returns without yielding: the
+    connection's reads and writes around it are its checkpoints. Trio runs one
+    task at a time, so the state needs no mutex.
     """
 
-    __slots__ = ("_readers", "_writing", "_writers_waiting", "_waiters")
+    __slots__ = ("_state", "_waiters")
 
     def __init__(self) -> None:
-        self._readers = 0
-        self._writing = False
-        self._writers_waiting = 0
+        self._state = ReadWriteState()
         self._waiters = trio.lowlevel.ParkingLot()
 
     def try_acquire(self, exclusive: bool) -> bool:
         """Take the lock if that needs no waiting; return whether it was taken."""
-        if self._writing or (self._readers if exclusive else self._writers_waiting):
-            return False
-        if exclusive:
-            self._writing = True
-        else:
-            self._readers += 1
-        return True
+        return self._state.try_take(exclusive)
 
     async def acquire(self, exclusive: bool) -> None:
-        if exclusive:
-            self._writers_waiting += 1
-            try:
-                while self._writing or self._readers:
-                    await self._waiters.park()
-                self._writing = True
-            finally:
-                self._writers_waiting -= 1
-                if not self._writing:  # cancelled: readers we held back may go
-                    self._waiters.unpark_all()
-        else:
-            while self._writing or self._writers_waiting:
+        state = self._state
+        if state.try_take(exclusive):
+            return
+        state.enqueue(exclusive)
+        try:
+            while not state.try_take_queued(exclusive):
                 await self._waiters.park()
-            self._readers += 1
+        except BaseException:
+            if state.dequeue(exclusive):
+                self._waiters.unpark_all()
+            raise
 
     def release(self, exclusive: bool) -> None:
-        if exclusive:
-            self._writing = False
+        if self._state.release(exclusive):
             self._waiters.unpark_all()
-        else:
-            self._readers -= 1
-            if not self._readers and self._writers_waiting:
-                self._waiters.unpark_all()
 
 
 # -- entry points ------------------------------------------------------------------------
