@@ -54,6 +54,7 @@ from bench.procs import (
     REPO,
     Running,
     bench_env,
+    cpu_seconds,
     free_port,
     pin,
     start_server,
@@ -75,6 +76,7 @@ function setup(thread)
 end
 function init(args)
   mode = args[1] or "cycle"
+  prefix = args[2] or ""
 end
 function request()
   local n = counter
@@ -84,7 +86,7 @@ function request()
     if n %% 4 == 0 then return wrk.format("PUT", key, nil, "value-" .. n) end
     return wrk.format("GET", key)
   end
-  local key = "/kv/" .. id .. "-" .. (math.floor(n / 3) %% 100)
+  local key = "/kv/" .. prefix .. id .. "-" .. (math.floor(n / 3) %% 100)
   local step = n %% 3
   if step == 0 then return wrk.format("PUT", key, nil, "value-" .. n) end
   if step == 1 then return wrk.format("GET", key) end
@@ -249,7 +251,7 @@ def _wrk(ports: list[int], mode: str, duration: float, script: Path) -> list[Wrk
     per = CONNECTIONS // len(ports)
     runs = [subprocess.Popen(
         [*pin(CLIENT_CPU), exe, f"-t{per}", f"-c{per}", f"-d{duration:.0f}s", "--latency",
-         "--timeout=5s", "-s", str(script), f"http://{HOST}:{port}/", "--", mode],
+         "--timeout=5s", "-s", str(script), f"http://{HOST}:{port}/", "--", mode, f"s{port}-"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for port in ports]
     texts = [run.communicate(timeout=duration + 60)[0] for run in runs]
     logs = OUT / "logs"
@@ -299,7 +301,11 @@ def measure(config: str, mode: str, duration: float, conninfo: str, script: Path
                  conninfo], port, probe_path="/_stats", env=bench_env()))
         if mode == "hot":
             _seed_hot_keys(running[0].port)
+        database = _postmaster(conninfo) if CONFIGS[config][2] == "postgres" else None
+        pids = [server.pid for server in running] + ([database] if database else [])
+        before = [cpu_seconds(pid) for pid in pids]
         results = _wrk([server.port for server in running], mode, duration, script)
+        after = [cpu_seconds(pid) for pid in pids]
         reports = [report for server in running for report in _stats(server.port, processes)]
     finally:
         for server in running:
@@ -307,6 +313,7 @@ def measure(config: str, mode: str, duration: float, conninfo: str, script: Path
         shutil.rmtree(data, ignore_errors=True)
     requests = sum(result.requests for result in results)
     taken = sum(report["taken"] for report in reports)
+    used = [sum(end) - sum(start) for start, end in zip(before, after, strict=True)]
     return {
         "config": config, "mode": mode, "locks": locks_kind,
         "rps": sum(result.rps for result in results),
@@ -320,7 +327,22 @@ def measure(config: str, mode: str, duration: float, conninfo: str, script: Path
                                 / requests) if requests else 0.0,
         "wait_us_per_request": (sum(report["wait_seconds"] for report in reports) * 1e6
                                 / requests) if requests else 0.0,
+        "cpu_us_per_request": sum(used[:len(running)]) * 1e6 / requests if requests else 0.0,
+        "db_cpu_us_per_request": (sum(used[len(running):]) * 1e6 / requests
+                                  if requests and database else 0.0),
     }
+
+
+def _postmaster(conninfo: str) -> int | None:
+    """The PostgreSQL server's process id, so its CPU time can be counted (None if remote)."""
+    import psycopg
+
+    with psycopg.connect(conninfo) as connection:
+        row = connection.execute("SHOW data_directory").fetchone()
+    try:
+        return int(Path(str(row[0]), "postmaster.pid").read_text().split()[0]) if row else None
+    except OSError:
+        return None
 
 
 # -- one lock cycle, without HTTP ----------------------------------------------------------
@@ -411,12 +433,14 @@ def main(argv: list[str]) -> int:
         costs = lockcost(conninfo, args.callgrind)
     (OUT / "ordering.json").write_text(json.dumps({"rows": rows, "lockcost": costs}, indent=1))
     print(f"{'config':14} {'mode':6} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'err':>4} "
-          f"{'locks/req':>9} {'waited':>7} {'lock us/req':>11} {'wait us/req':>11}")
+          f"{'locks/req':>9} {'waited':>7} {'lock us/req':>11} {'wait us/req':>11} "
+          f"{'cpu us/req':>10} {'db cpu us/req':>13}")
     for row in rows:
         print(f"{row['config']:14} {row['mode']:6} {row['rps']:8.0f} {row['p50_ms']:7.2f} "
               f"{row['p99_ms']:7.2f} {row['errors']:4d} {row['locks_per_request']:9.2f} "
               f"{row['waited_share']:7.1%} {row['lock_us_per_request']:11.1f} "
-              f"{row['wait_us_per_request']:11.1f}")
+              f"{row['wait_us_per_request']:11.1f} {row['cpu_us_per_request']:10.0f} "
+              f"{row['db_cpu_us_per_request']:13.0f}")
     for name, cost in costs.items():
         extra = (f", {cost['instructions_per_cycle']:,.0f} instructions"
                  if "instructions_per_cycle" in cost else "")

@@ -55,7 +55,11 @@ class ConnectionPool:
         connection = psycopg.connect(self.conninfo, autocommit=True,
                                      connect_timeout=max(int(self.connect_timeout), 1))
         if self._configure is not None:
-            self._configure(connection)
+            try:
+                self._configure(connection)
+            except BaseException:
+                connection.close()
+                raise
         return connection
 
     def put(self, connection: psycopg.Connection[tuple[object, ...]]) -> None:

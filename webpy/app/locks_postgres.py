@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 
 import psycopg
-from psycopg import errors
+from psycopg import pq
 
 from ._postgres import ConnectionPool
 from .locks import LockUnavailable
@@ -37,9 +37,32 @@ from .locks_shared import SharedLocks
 
 logger = logging.getLogger("webpy")
 
-_TRY = {True: "SELECT pg_try_advisory_lock(%s)", False: "SELECT pg_try_advisory_lock_shared(%s)"}
-_WAIT = {True: "SELECT pg_advisory_lock(%s)", False: "SELECT pg_advisory_lock_shared(%s)"}
-_UNLOCK = {True: "SELECT pg_advisory_unlock(%s)", False: "SELECT pg_advisory_unlock_shared(%s)"}
+#: Prepared once per connection; a lock costs one round trip with no parsing or planning.
+_STATEMENTS = {
+    (name + ("x" if exclusive else "s")).encode(): (
+        f"SELECT {function}{'' if exclusive else '_shared'}($1::int8)").encode()
+    for name, function in (("try_", "pg_try_advisory_lock"), ("wait_", "pg_advisory_lock"),
+                           ("unlock_", "pg_advisory_unlock"))
+    for exclusive in (True, False)
+}
+_TRY = {True: b"try_x", False: b"try_s"}
+_WAIT = {True: b"wait_x", False: b"wait_s"}
+_UNLOCK = {True: b"unlock_x", False: b"unlock_s"}
+#: The SQLSTATE of a lock wait cut short by ``lock_timeout``.
+_LOCK_NOT_AVAILABLE = b"55P03"
+
+
+class _Lost(Exception):
+    """The session is gone: the connection must be dropped, not reused."""
+
+
+class _Refused(Exception):
+    """The database answered with an error; `sqlstate` says which."""
+
+    def __init__(self, sqlstate: bytes | None) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
 
 Connection = psycopg.Connection[tuple[object, ...]]
 
@@ -70,6 +93,8 @@ class AdvisoryLocks:
 
         def configure(connection: Connection) -> None:
             connection.execute(f"SET lock_timeout = {milliseconds}")
+            for name, statement in _STATEMENTS.items():
+                _check(connection, connection.pgconn.prepare(name, statement))
 
         self._pool = ConnectionPool(conninfo, max_idle=max_idle,
                                     connect_timeout=connect_timeout, configure=configure)
@@ -88,9 +113,8 @@ class AdvisoryLocks:
     def unlock(self, slot: int, exclusive: bool, token: object) -> None:
         connection: Connection = token  # type: ignore[assignment]
         try:
-            row = connection.execute(_UNLOCK[exclusive], (slot,)).fetchone()
-            held = bool(row and row[0])
-        except psycopg.Error:
+            held = _execute(connection, _UNLOCK[exclusive], slot)
+        except (_Lost, _Refused):
             held = False
         if not held:
             logger.error("PostgreSQL session lost while it held the lock of resource slot %d: "
@@ -100,25 +124,40 @@ class AdvisoryLocks:
     def close(self) -> None:
         self._pool.close()
 
-    def _run(self, statement: str, slot: int) -> tuple[Connection, bool]:
+    def _run(self, statement: bytes, slot: int) -> tuple[Connection, bool]:
         """Run a lock statement on a pooled connection, retrying once on a fresh one."""
         for fresh in (False, True):
             try:
                 connection = self._pool.get(fresh)
-            except psycopg.Error as error:
+            except (psycopg.Error, _Lost, _Refused) as error:
                 raise LockUnavailable() from error
             try:
-                row = connection.execute(statement, (slot,)).fetchone()
-            except errors.LockNotAvailable as error:  # lock_timeout
-                self._pool.put(connection)
-                raise LockUnavailable("Timed out waiting for the resource lock.") from error
-            except psycopg.OperationalError as error:
+                return connection, _execute(connection, statement, slot)
+            except _Lost as error:
                 connection.close()  # a dead session holds nothing
                 if fresh:
                     raise LockUnavailable() from error
-                continue
-            except psycopg.Error as error:
+            except _Refused as error:
                 self._pool.put(connection)
+                if error.sqlstate == _LOCK_NOT_AVAILABLE:
+                    raise LockUnavailable("Timed out waiting for the resource lock.") from error
                 raise LockUnavailable() from error
-            return connection, bool(row and row[0] is not False)
         raise AssertionError("unreachable")
+
+
+def _execute(connection: Connection, statement: bytes, slot: int) -> bool:
+    """One prepared lock statement through libpq (psycopg's `pq` layer); its boolean result."""
+    try:
+        result = connection.pgconn.exec_prepared(statement, [str(slot).encode()])
+    except psycopg.OperationalError as error:
+        raise _Lost() from error
+    _check(connection, result)
+    return result.get_value(0, 0) != b"f"  # pg_advisory_lock returns void: an empty value
+
+
+def _check(connection: Connection, result: pq.abc.PGresult) -> None:
+    if result.status in (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK):
+        return
+    if connection.pgconn.status != pq.ConnStatus.OK:
+        raise _Lost()
+    raise _Refused(result.error_field(pq.DiagnosticField.SQLSTATE))
