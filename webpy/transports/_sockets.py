@@ -30,14 +30,23 @@ def receive(sock: socket.socket) -> bytes | None:
         return b""
 
 
-def peek(sock: socket.socket) -> bytes | None:
-    """The first bytes waiting on a plain socket, left unread; ``b""`` at EOF."""
+def peek(sock: socket.socket, size: int = 8) -> bytes | None:
+    """The first bytes waiting on a plain socket (at most `size`), left unread; ``b""`` at EOF."""
     try:
-        return sock.recv(8, socket.MSG_PEEK)
+        return sock.recv(size, socket.MSG_PEEK)
     except BlockingIOError:
         return None
     except ConnectionResetError:
         return b""
+
+
+def consume(sock: socket.socket, count: int) -> None:
+    """Read and drop `count` bytes that `peek` saw waiting (so they are there now)."""
+    while count > 0:
+        data = sock.recv(count)
+        if not data:
+            raise ConnectionResetError("connection closed inside a PROXY header")
+        count -= len(data)
 
 
 def has_pending(sock: socket.socket) -> bool:

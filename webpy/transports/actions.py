@@ -14,8 +14,10 @@ action         result to send back
                on a stalled client calls `Lifecycle.close` instead)
 `SendFile`     None, once `count` bytes of `file` from `offset` are written
 `ShutdownWrite` None; the write side is shut (TCP FIN, TLS close_notify)
-`Peek`         the first bytes the client sent, still unread; ``b""`` at
-               EOF; None past the deadline
+`Peek`         the first bytes the client sent (at most `size`), still
+               unread; ``b""`` at EOF; None past the deadline
+`Consume`      None, once `count` bytes (already seen by `Peek`) are read
+               and dropped
 `Handshake`    True once the TLS handshake is done, False if it failed or
                the deadline passed
 `Acquire`      None, once ``lock.acquire(exclusive)`` holds the lock
@@ -61,7 +63,19 @@ class ShutdownWrite:
 
 @dataclass(frozen=True, slots=True)
 class Peek:
-    """Look at the client's first bytes without consuming them (is this TLS?)."""
+    """Look at the client's first bytes without consuming them (is this TLS? a PROXY header?)."""
+
+    size: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Consume:
+    """Read and drop `count` bytes that a `Peek` showed are there (a PROXY header).
+
+    Never more: with TLS, the next byte belongs to the handshake.
+    """
+
+    count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +152,8 @@ class Pull:
             return PullFailed(error)
 
 
-Action = Read | Write | SendFile | ShutdownWrite | Peek | Handshake | Acquire | Handle | Pull
+Action = (Read | Write | SendFile | ShutdownWrite | Peek | Consume | Handshake | Acquire | Handle
+          | Pull)
 
 READ_IDLE = Read("idle")
 READ_HEAD = Read("head")

@@ -29,6 +29,8 @@ Deadlines, by action:
 `SendFile`     calls `progress()` after each one (a stall, not a download)
 `Peek`,        `keepalive_timeout` from accept, together: the time a TLS
 `Handshake`    client has to say who it is
+`Peek`,        with `proxy_protocol`: `head_timeout` from accept for the
+`Consume`      whole PROXY header (then TLS gets its own budget)
 `Acquire`,     no deadline (math.inf): the wait is on the server itself;
 `Handle`,      the worker queue has its own bound (`Timeouts.queue_timeout`)
 `Pull`
@@ -47,6 +49,12 @@ from typing import Any
 
 from ..app import Response
 from ..protocol import NEED_DATA
+from ..protocol.proxy import (
+    MAX_HEADER_BYTES,
+    ProxyHeader,
+    ProxyProtocolError,
+    parse_proxy_header,
+)
 from .actions import (
     HANDSHAKE,
     PEEK,
@@ -54,6 +62,7 @@ from .actions import (
     READ_HEAD,
     READ_IDLE,
     Action,
+    Consume,
     Handle,
     Handshake,
     Peek,
@@ -79,23 +88,28 @@ class Lifecycle:
 
     `tls`: the transport can sniff and handshake TLS on this connection.
     `refuse`: the server is at `max_connections`; answer 503 and close.
+    `proxy`: the listener expects a PROXY protocol header (v1 or v2) first; it
+    gives the client's address, and a bad or missing one closes the
+    connection without an answer.
     """
 
     __slots__ = ("_clock", "_drain_deadline", "_head_deadline", "_site", "_steps", "action",
                  "deadline", "driver")
 
     def __init__(self, site: Site, client: tuple[str, int] | None, clock: Callable[[], float],
-                 *, tls: bool = False, refuse: bool = False) -> None:
+                 *, tls: bool = False, refuse: bool = False, proxy: bool = False) -> None:
         self._site = site
         self._clock = clock
         self.driver = ConnectionDriver(site, client, "https" if tls else "http")
-        self._steps = self._run(tls, refuse)
+        self._steps = self._run(tls, refuse, proxy)
         #: The action being performed, and when waiting for it must end (the clock's time).
         self.action: Action | None = None
         self.deadline = math.inf
         self._head_deadline: float | None = None
         self._drain_deadline: float | None = None
-        if tls:  # the handshake budget runs from accept
+        if proxy:  # the PROXY header's budget runs from accept
+            self._head_deadline = clock() + site.timeouts.head_timeout
+        elif tls:  # the handshake budget runs from accept
             self._head_deadline = clock() + site.timeouts.keepalive_timeout
 
     @property
@@ -159,15 +173,20 @@ class Lifecycle:
                 self.deadline = self._drain_deadline
         elif kind is Write or kind is SendFile:
             self.deadline = self._clock() + timeouts.write_timeout
-        elif kind is Peek or kind is Handshake:
+        elif kind is Peek or kind is Handshake or kind is Consume:
             assert self._head_deadline is not None
             self.deadline = self._head_deadline
         else:
             self.deadline = math.inf
         return action
 
-    def _run(self, tls: bool, refuse: bool) -> Generator[Action, Any, None]:
+    def _run(self, tls: bool, refuse: bool, proxy: bool) -> Generator[Action, Any, None]:
         site = self._site
+        if proxy:
+            if not (yield from self._proxy_header()):
+                return
+            if tls:  # the handshake budget runs from the header's end
+                self._head_deadline = self._clock() + site.timeouts.keepalive_timeout
         if tls:
             first = yield PEEK
             if not first:
@@ -185,6 +204,35 @@ class Lifecycle:
             yield from drain(site.timeouts)
             return
         yield from self.driver.run()
+
+    def _proxy_header(self) -> Generator[Action, Any, bool]:
+        """Take the PROXY header off the connection: exactly its bytes, no more.
+
+        The bytes after it may be a TLS handshake that the TLS layer must read
+        itself, so the header is peeked at, and only what is known to be
+        header is consumed. Whatever was peeked while the header is incomplete
+        is all header: it is consumed too, so the next peek waits for new bytes.
+        """
+        received = b""
+        while True:
+            data = yield Peek(MAX_HEADER_BYTES - len(received))
+            if not data:
+                return False  # gone, or silent past the deadline
+            try:
+                header = parse_proxy_header(received + data)
+            except ProxyProtocolError as error:
+                logger.debug("PROXY header from %s refused: %s", self.client, error.detail)
+                return False
+            if not isinstance(header, ProxyHeader):  # NEED_DATA
+                yield Consume(len(data))
+                received += data
+                continue
+            yield Consume(header.length - len(received))
+            driver = self.driver
+            driver.client = header.client(driver.client)
+            if header.ssl is not None and header.ssl.tls:
+                driver.scheme = "https"  # TLS ended at the proxy
+            return True
 
 
 _READ_IDLE, _READ_HEAD, _READ_BODY = READ_IDLE, READ_HEAD, READ_BODY

@@ -38,10 +38,22 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from ..app import Application, ErrorRoutes, ReadWriteLock, Routes
+from ..app.locks import LockTable, acquire_blocking
 from ..protocol import Limits
 from . import _sockets as io
 from ._leadership import Leadership
-from .actions import READ_IDLE, Acquire, Handle, Handshake, Peek, Pull, Read, SendFile, Write
+from .actions import (
+    READ_IDLE,
+    Acquire,
+    Consume,
+    Handle,
+    Handshake,
+    Peek,
+    Pull,
+    Read,
+    SendFile,
+    Write,
+)
 from .driver import Site
 from .lifecycle import Lifecycle, log_lost, run_blocking
 from .settings import Timeouts, default_max_connections, split_options
@@ -62,8 +74,12 @@ class HTTPServer:
     cost. Past `max_connections` (default: what the file limit allows) a
     client gets 503; so does a request that waits for a thread longer than
     `Timeouts.queue_timeout` or behind `queue_size` others. `processes > 1`
-    forks that many worker processes sharing the listening socket. The socket
-    is bound here, so the port is known before `start()`.
+    forks that many worker processes sharing the listening socket, ordered
+    together on a lock file (`FileLocks`) unless `locks` gives another lock
+    backend (such as `PostgresLocks`, for several servers). The socket
+    is bound here, so the port is known before `start()`. With `proxy_protocol`,
+    every connection must start with a PROXY protocol header (HAProxy's
+    `send-proxy`, `send-proxy-v2`), which gives the client's address.
     """
 
     def __init__(self, address: tuple[str, int], routes: Routes,
@@ -71,16 +87,22 @@ class HTTPServer:
                  certfile: str | None = None, ssl_context: ssl.SSLContext | None = None,
                  threads: int = 8, max_connections: int | None = None, queue_size: int = 1024,
                  backlog: int = 1024, processes: int = 1, limits: Limits | None = None,
-                 timeouts: Timeouts | None = None, **options: Any) -> None:
+                 locks: LockTable[Any] | None = None,
+                 timeouts: Timeouts | None = None, proxy_protocol: bool = False,
+                 **options: Any) -> None:
         if threads < 1 or processes < 1:
             raise ValueError("threads and processes must be at least 1")
         self.limits, self.timeouts = split_options(limits, timeouts, options)
         self.app = Application(routes, error_routes)
-        self.site = Site(self.app, self.limits, ReadWriteLock, self.timeouts)
+        self.site = Site(self.app, self.limits, ReadWriteLock, self.timeouts, locks=locks)
+        #: The `FileLocks` made at start for `processes > 1`, closed at stop.
+        self._own_locks: Any = None
+        self._locks_given = locks is not None
         if ssl_context is None and certfile is not None:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ssl_context.load_cert_chain(certfile, keyfile)
         self.ssl_context = ssl_context
+        self.proxy_protocol = proxy_protocol
         self.threads, self.processes, self.queue_size = threads, processes, queue_size
         self.max_connections = max_connections or default_max_connections()
         self.socket = io.listen(address, backlog)
@@ -124,7 +146,11 @@ class HTTPServer:
             self._stopping.clear()
             self.site.stopping = False
             if self.processes > 1:
+                from ..app.locks_files import FileLocks
                 from .processes import WorkerProcesses
+
+                if not self._locks_given and self._own_locks is None:
+                    self.site.locks = self._own_locks = FileLocks()  # before the fork
 
                 self._children = WorkerProcesses(self, self.processes)
                 self._children.start()
@@ -170,6 +196,9 @@ class HTTPServer:
         if self._children is not None:
             self._children.stop(timeout)
             self._children = None
+            if self._own_locks is not None:
+                self._own_locks.close()  # the lock file goes
+                self._own_locks = None
             self.socket.close()
             return
         deadline = time.monotonic() + timeout
@@ -304,7 +333,8 @@ class HTTPServer:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client = (address[0], address[1]) if isinstance(address, tuple) else None
         lifecycle = Lifecycle(self.site, client, time.monotonic, tls=self.ssl_context is not None,
-                              refuse=len(self._connections) >= self.max_connections)
+                              refuse=len(self._connections) >= self.max_connections,
+                              proxy=self.proxy_protocol)
         connection = _Connection(sock, lifecycle)
         connection.claim.acquire()
         self._connections[connection.fd] = connection
@@ -319,7 +349,7 @@ class HTTPServer:
             if type(action) is Read:
                 result = io.receive(sock)
             elif type(action) is Peek:
-                result = io.peek(sock)
+                result = io.peek(sock, action.size)
             elif type(action) is Handshake:
                 self._proceed(connection, action)
                 return
@@ -366,7 +396,7 @@ class HTTPServer:
                 elif kind is Pull:
                     result = action.next()
                 elif kind is Acquire:
-                    action.lock.acquire(action.exclusive)
+                    result = acquire_blocking(action.lock, action.exclusive)
                 elif kind is SendFile:
                     connection.region = region = io.FileRegion(action.file, action.offset,
                                                                action.count, sock)
@@ -375,9 +405,11 @@ class HTTPServer:
                         return self._park(connection, _OUT, progress=False)
                     connection.region = None
                 elif kind is Peek:
-                    result = io.peek(sock)
+                    result = io.peek(sock, action.size)
                     if result is None:
                         return self._park(connection, _IN, progress=False)
+                elif kind is Consume:
+                    io.consume(sock, action.count)
                 elif kind is Handshake:
                     result = self._handshake(connection)
                     if result is None:
