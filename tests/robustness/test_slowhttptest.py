@@ -38,12 +38,7 @@ def slowhttptest() -> str:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_normal_client_is_served_throughout_a_slowhttptest_attack(
-        slowhttptest: str, transport: str, mode: str, tmp_path: Path,
-        request: pytest.FixtureRequest) -> None:
-    if (transport, mode) == ("threaded", "slow read"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "issue 17 items 4-5: threads blocked writing to slow readers count as busy, so a "
-            "normal client gets 503; fix in progress in the transports")))
+        slowhttptest: str, transport: str, mode: str, tmp_path: Path) -> None:
     with serving(transport) as served:
         baseline = Footprint.now()
         attack = subprocess.Popen(

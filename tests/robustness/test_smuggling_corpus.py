@@ -59,9 +59,6 @@ def test_attack_is_refused_closed_and_smuggles_nothing(
     assert unsafe_log_lines(caplog.records) == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 item 1: 18 of the corpus's refusals echo the "
-                   "request line or a header line in a Python repr, without nosniff; fix in "
-                   "progress in the protocol layer")
 def test_refusals_never_echo_the_request_and_forbid_sniffing(harness: Harness) -> None:
     # Whatever the attack, the error body is a fixed text: nothing of the request in it.
     echoes = []
