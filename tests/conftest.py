@@ -15,7 +15,7 @@ settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=200, deadline=None)
 # Long fuzzing runs by hand (HYPOTHESIS_PROFILE=fuzz pytest tests/robustness/test_fuzzing.py).
-settings.register_profile("fuzz", max_examples=20_000, deadline=None,
+settings.register_profile("fuzz", max_examples=5_000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
