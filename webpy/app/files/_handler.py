@@ -232,16 +232,17 @@ class FileHandler(HTTPHandler):
                         and is_compressible(content_type))
         for coding in CODINGS:
             if config.precompressed:
-                variant = os.path.realpath(path + coding.suffix)
+                variant = path + coding.suffix
                 try:
-                    found = os.stat(variant)
+                    found = os.stat(variant)  # most files have none: one failed stat
                 except OSError:
                     found = None
                 if (found is not None and stat.S_ISREG(found.st_mode)
-                        and found.st_mtime_ns >= status.st_mtime_ns
-                        and is_inside(variant, config.root, config.hidden)):
-                    offered[coding.name] = (coding, variant)
-                    continue
+                        and found.st_mtime_ns >= status.st_mtime_ns):
+                    variant = os.path.realpath(variant)  # a symlink must stay inside
+                    if is_inside(variant, config.root, config.hidden):
+                        offered[coding.name] = (coding, variant)
+                        continue
             if compressible and coding.available:
                 offered[coding.name] = (coding, None)
         return offered
