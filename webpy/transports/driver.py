@@ -44,6 +44,7 @@ from ..protocol import (
     Wait,
     http_date,
 )
+from ..protocol.forwarded import TrustedProxies, replace_host
 from .actions import (
     READ_BODY,
     READ_DRAIN,
@@ -81,6 +82,8 @@ class Site:
     backend). `clock` gives wall-clock seconds for the `Date` header,
     formatted at most once a second. `stopping` is set when the server begins
     a graceful stop: from then on every response says ``Connection: close``.
+    `trusted_proxies`, when set, makes requests from those peers take their
+    client, scheme and Host from the forwarding headers (`forwarded.py`).
     """
 
     def __init__(
@@ -100,6 +103,7 @@ class Site:
         self.locks: ResourceLocks[Any] = locks if locks is not None else ResourceLocks(new_lock)
         self.server_header = server_header
         self.stopping = False
+        self.trusted_proxies: TrustedProxies | None = None
         self._clock = clock
         self._date_second = -1
         self._date = b""
@@ -180,13 +184,19 @@ class ConnectionDriver:
 
     def _exchange(self, head: RequestHead) -> Generator[Action, Any, bool]:
         site = self.site
+        client, scheme, headers = self.client, self.scheme, head.headers
+        if site.trusted_proxies is not None:  # behind proxies: who really asked
+            origin = site.trusted_proxies.resolve(client, scheme, headers)
+            client, scheme = origin.client, origin.scheme
+            if origin.host is not None:
+                headers = replace_host(headers, origin.host)
         request = Request(
             head.method.decode("ascii"),
             head.target.decode("ascii"),
-            head.headers,
+            headers,
             http_version=head.http_version.decode("ascii"),
-            client=self.client,
-            scheme=self.scheme,
+            client=client,
+            scheme=scheme,
         )
         begun = site.app.begin(request)
         if type(begun) is Response:
@@ -288,7 +298,7 @@ class ConnectionDriver:
                     return False
         finally:
             _close_body(body)
-        site.log_access(self.client, request, response.status, sent)
+        site.log_access(request.client, request, response.status, sent)
         if close:
             if unread or connection.buffered:
                 yield from self._drain()
@@ -389,7 +399,7 @@ class ConnectionDriver:
             except (InvalidResponse, UnicodeEncodeError):
                 data = connection.respond(error.status_code, [], b"", site.date(), close=True)
             yield Write(data)
-            site.log_access(self.client, request,
+            site.log_access(request.client if request else self.client, request,
                             error.status_code, len(body) if connection.response_has_body else 0)
         yield from self._drain()
 

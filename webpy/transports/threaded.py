@@ -34,12 +34,14 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Sequence
 from types import FrameType, TracebackType
 from typing import Any
 
 from ..app import Application, ErrorRoutes, ReadWriteLock, Routes
 from ..app.locks import LockTable, acquire_blocking
 from ..protocol import Limits
+from ..protocol.forwarded import TrustedProxies
 from . import _sockets as io
 from ._leadership import Leadership
 from .actions import (
@@ -79,7 +81,10 @@ class HTTPServer:
     backend (such as `PostgresLocks`, for several servers). The socket
     is bound here, so the port is known before `start()`. With `proxy_protocol`,
     every connection must start with a PROXY protocol header (HAProxy's
-    `send-proxy`, `send-proxy-v2`), which gives the client's address.
+    `send-proxy`, `send-proxy-v2`), which gives the client's address. With
+    `forwarded_allow` (addresses and networks of the proxies in front), requests
+    from those peers take their client, scheme and Host from X-Forwarded-For,
+    -Proto and -Host, or from `Forwarded` with ``forwarded_header="forwarded"``.
     """
 
     def __init__(self, address: tuple[str, int], routes: Routes,
@@ -89,7 +94,8 @@ class HTTPServer:
                  backlog: int = 1024, processes: int = 1, limits: Limits | None = None,
                  locks: LockTable[Any] | None = None,
                  timeouts: Timeouts | None = None, proxy_protocol: bool = False,
-                 **options: Any) -> None:
+                 forwarded_allow: str | Sequence[str] | None = None,
+                 forwarded_header: str = "x-forwarded", **options: Any) -> None:
         if threads < 1 or processes < 1:
             raise ValueError("threads and processes must be at least 1")
         self.limits, self.timeouts = split_options(limits, timeouts, options)
@@ -103,6 +109,8 @@ class HTTPServer:
             ssl_context.load_cert_chain(certfile, keyfile)
         self.ssl_context = ssl_context
         self.proxy_protocol = proxy_protocol
+        if forwarded_allow:
+            self.site.trusted_proxies = TrustedProxies(forwarded_allow, header=forwarded_header)
         self.threads, self.processes, self.queue_size = threads, processes, queue_size
         self.max_connections = max_connections or default_max_connections()
         self.socket = io.listen(address, backlog)

@@ -36,6 +36,7 @@ import trio
 from ..app import Application, ErrorRoutes, Routes
 from ..app.locks import ReadWriteState
 from ..protocol import Limits
+from ..protocol.forwarded import TrustedProxies
 from .actions import (
     READ_DRAIN,
     Acquire,
@@ -81,19 +82,25 @@ class Server:
     handlers and blocking body iterators (file reads have as many again).
     `grace_period` is how long requests in flight may take once the server is
     cancelled, in seconds. With `proxy_protocol`, every connection must start
-    with a PROXY protocol header, which gives the client's address.
+    with a PROXY protocol header, which gives the client's address. With
+    `forwarded_allow`, requests from those proxies take their client, scheme and
+    Host from the forwarding headers (as for the threaded `HTTPServer`).
     """
 
     def __init__(self, routes: Routes, error_routes: ErrorRoutes | None = None, *,
                  ssl_context: ssl.SSLContext | None = None, limits: Limits | None = None,
                  timeouts: Timeouts | None = None, max_connections: int | None = None,
                  thread_limit: int = 40, queue_size: int = 1024, grace_period: float = 5.0,
-                 proxy_protocol: bool = False, **options: Any) -> None:
+                 proxy_protocol: bool = False,
+                 forwarded_allow: str | Sequence[str] | None = None,
+                 forwarded_header: str = "x-forwarded", **options: Any) -> None:
         self.limits, self.timeouts = split_options(limits, timeouts, options)
         self.site = Site(Application(routes, error_routes), self.limits, ReadWriteLock,
                          self.timeouts)
         self.ssl_context = ssl_context
         self.proxy_protocol = proxy_protocol
+        if forwarded_allow:
+            self.site.trusted_proxies = TrustedProxies(forwarded_allow, header=forwarded_header)
         self.max_connections = max_connections or default_max_connections()
         self.grace_period = grace_period
         self.queue_size = queue_size
