@@ -175,11 +175,7 @@ print('both stopped', flush=True)
 """
 
 
-@pytest.mark.parametrize("signum", [
-    pytest.param(signal.SIGTERM, marks=pytest.mark.xfail(
-        strict=True, reason="waits for threaded.py to register with webpy.transports.signals "
-                            "instead of installing handlers of its own")),
-    signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_two_real_servers_one_started_one_serving_forever_both_stop(signum: int) -> None:
     process = subprocess.Popen([sys.executable, "-c", TWO_SERVERS], cwd=REPOSITORY,
                                env={**os.environ, "PYTHONPATH": REPOSITORY},

@@ -29,13 +29,12 @@ import collections
 import logging
 import os
 import select
-import signal
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Sequence
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any
 
 from ..app import Application, ErrorRoutes, ReadWriteLock, Routes
@@ -43,6 +42,7 @@ from ..app.locks import LockTable, acquire_blocking
 from ..protocol import Limits
 from ..protocol.forwarded import TrustedProxies
 from . import _sockets as io
+from . import signals
 from ._leadership import Leadership
 from .actions import (
     READ_IDLE,
@@ -124,8 +124,6 @@ class HTTPServer:
                                                         threading.Event())
         self._lifecycle_lock = threading.Lock()
         self._running = False
-        self._previous_handlers: dict[int, Any] = {}
-        self._blocking = False
         self._epoll: Any = None
         self._wake = (-1, -1)
         self._children: Any = None
@@ -149,7 +147,7 @@ class HTTPServer:
         with self._lifecycle_lock:
             if self._running:
                 raise RuntimeError("server already started")
-            self._install_signal_handlers()
+            signals.register(self)  # Ctrl-C and SIGTERM stop it, see signals.py
             self._stopped.clear()
             self._stopping.clear()
             self.site.stopping = False
@@ -175,16 +173,14 @@ class HTTPServer:
 
     def serve_forever(self) -> None:
         """Serve until `stop()` is called (from another thread or a signal)."""
-        self._blocking = True
-        try:
-            if not self._running:
-                self.start()
-            while not self._stopped.wait(1.0):
-                pass
-        except KeyboardInterrupt:
-            self.stop()
-        finally:
-            self._blocking = False
+        with signals.waiting():
+            try:
+                if not self._running:
+                    self.start()
+                while not self._stopped.wait(1.0):
+                    pass
+            except KeyboardInterrupt:
+                self.stop()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop accepting, let requests in flight finish for up to `timeout` seconds, close all.
@@ -200,7 +196,7 @@ class HTTPServer:
 
     def _stop(self, timeout: float) -> None:
         self._stopping.set()
-        self._restore_signal_handlers()
+        signals.unregister(self)
         if self._children is not None:
             self._children.stop(timeout)
             self._children = None
@@ -260,27 +256,6 @@ class HTTPServer:
         self._workers.append(threading.Thread(target=self._sweep, name="webpy-sweeper"))
         for worker in self._workers:
             worker.start()
-
-    def _install_signal_handlers(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for signum, default in ((signal.SIGINT, signal.default_int_handler),
-                                (signal.SIGTERM, signal.SIG_DFL)):
-            if signal.getsignal(signum) is default:
-                self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
-
-    def _restore_signal_handlers(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for signum, handler in self._previous_handlers.items():
-            if signal.getsignal(signum) == self._on_signal:
-                signal.signal(signum, handler)
-        self._previous_handlers.clear()
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        threading.Thread(target=self.stop, name="webpy-stop").start()
-        if signum == signal.SIGINT and not self._blocking and threading.main_thread().is_alive():
-            raise KeyboardInterrupt  # the main program is still running: let it know
 
     # -- the worker threads ----------------------------------------------------------
 
