@@ -21,7 +21,7 @@ from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 from webpy.app import Application, BasicAuthHandler, Call, HTTPError, Request, Response
 from webpy.app.websocket import WebSocketClosed, WebSocketHandler
 from webpy.protocol.websocket import switching_protocols
-from webpy.transports.driver import Handle, Write
+from webpy.transports.actions import Handle, Write
 from webpy.transports.websocket import (
     WOKEN,
     HookCall,
