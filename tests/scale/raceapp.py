@@ -66,8 +66,8 @@ def main() -> None:
     def inside(pid: int) -> None:
         print("inside", flush=True)
 
-    server = web.HTTPServer(("127.0.0.1", 0), routes(PostgresStore(conninfo_store), inside))
-    server.site.locks = PostgresLocks(conninfo_locks)
+    server = web.HTTPServer(("127.0.0.1", 0), routes(PostgresStore(conninfo_store), inside),
+                            locks=PostgresLocks(conninfo_locks))
     server.start()
     print(server.url, flush=True)
     server.serve_forever()

@@ -128,8 +128,6 @@ def test_a_server_killed_while_holding_a_lock_blocks_no_other(cluster: Cluster) 
     assert cluster.request("GET", "/doc", server=1).text == ",".join(["whole"] * 4)
 
 
-@pytest.mark.xfail(strict=True, reason="the driver does not yet answer LockUnavailable with "
-                   "its 503 (see REQUESTS.md): the connection is closed instead")
 def test_a_lost_database_fails_requests_with_503_and_never_runs_them_unordered(
         cluster: Cluster, postgres: PostgresCluster) -> None:
     assert cluster.request("PUT", "/counter", server=0).text == "1"

@@ -19,7 +19,6 @@ import httpx
 import pytest
 
 import webpy as web
-from webpy.app.locks_files import FileLocks
 from webpy.app.store import SQLiteStore
 
 from .raceapp import routes
@@ -32,9 +31,9 @@ class Workers:
     def __init__(self, tmp_path: Path) -> None:
         self.reading, self.writing = os.pipe()
         self.store = SQLiteStore(tmp_path / "store.sqlite3")
+        # No lock backend named: processes=2 orders the workers on a lock file by itself.
         self.server = web.HTTPServer(("127.0.0.1", 0), routes(self.store, self._inside),
                                      processes=2, threads=8)
-        self.server.site.locks = FileLocks(tmp_path / "locks")
         self.url = self.server.url.rstrip("/")
         # A new connection per request, so the kernel spreads them over the workers.
         self.client = httpx.Client(limits=httpx.Limits(max_keepalive_connections=0),
@@ -107,6 +106,17 @@ def test_a_worker_killed_while_holding_a_lock_blocks_no_other(workers: Workers) 
     responses = _together([lambda: workers.request("PUT", "/counter")] * 20)
     assert all(response.headers["X-Worker"] != str(pid) for response in responses)
     assert workers.request("GET", "/counter").text == "20"
+
+
+def test_the_automatic_lock_file_is_removed_when_the_server_stops(tmp_path: Path) -> None:
+    server = web.HTTPServer(("127.0.0.1", 0), routes({}), processes=2)
+    server.start()
+    try:
+        path = Path(server.site.locks.path)  # type: ignore[attr-defined]
+        assert path.exists()
+    finally:
+        server.stop()
+    assert not path.exists()
 
 
 def test_the_store_keeps_data_across_workers(workers: Workers) -> None:

@@ -79,6 +79,20 @@ class LockUnavailable(HTTPError):
         super().__init__(503, message, headers={"Retry-After": "1"})
 
 
+def acquire_blocking(lock: ResourceLock, exclusive: bool) -> HTTPError | None:
+    """Wait in the calling thread for `lock`; return the refusal if its backend has none to give.
+
+    What a thread-based transport does with the driver's `Acquire`: the
+    refusal (`LockUnavailable`) goes back to the driver, which answers it
+    instead of running the handler.
+    """
+    try:
+        lock.acquire(exclusive)
+    except HTTPError as refusal:
+        return refusal
+    return None
+
+
 def resource_slot(key: str) -> int:
     """A stable signed 64-bit number for `key`, the same in every process and machine.
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from .._version import __version__
 from ..app import Application, Call, FileBody, HTTPError, Request, Response, StreamBody
-from ..app.locks import ResourceLocks
+from ..app.locks import LockTable, ResourceLocks
 from ..protocol import (
     NEED_DATA,
     BodyChunk,
@@ -93,14 +93,14 @@ class Site:
         new_lock: Callable[[], Any],
         timeouts: Timeouts | None = None,
         *,
-        locks: ResourceLocks[Any] | None = None,
+        locks: LockTable[Any] | None = None,
         server_header: bytes = b"webpy/" + __version__.encode(),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.app = app
         self.limits = limits
         self.timeouts = timeouts or Timeouts()
-        self.locks: ResourceLocks[Any] = locks if locks is not None else ResourceLocks(new_lock)
+        self.locks: LockTable[Any] = locks if locks is not None else ResourceLocks(new_lock)
         self.server_header = server_header
         self.stopping = False
         self.trusted_proxies: TrustedProxies | None = None
@@ -220,8 +220,13 @@ class ConnectionDriver:
         lock = site.locks.hold(resource)
         acquired = False
         try:
-            if not lock.try_acquire(call.exclusive):
-                yield Acquire(lock, call.exclusive)
+            try:
+                refusal = (None if lock.try_acquire(call.exclusive)
+                           else (yield Acquire(lock, call.exclusive)))
+            except HTTPError as error:
+                refusal = error
+            if refusal is not None:  # a shared lock backend failed: 503, never an unordered run
+                return (yield from self._respond(head, request, call.fail(refusal)))
             acquired = True
             response = yield Handle(call, body)
             return (yield from self._respond(head, request, response))

@@ -18,6 +18,7 @@ from typing import Any
 import h11
 
 from ..app import Application, ErrorRoutes, Headers, ReadWriteLock, Routes
+from ..app.locks import LockTable, acquire_blocking
 from ..protocol import Limits
 from .actions import READ_DRAIN, Acquire, Handle, Pull, Read, SendFile, Write
 from .driver import Site
@@ -68,12 +69,14 @@ class Client:
         *,
         limits: Limits | None = None,
         timeouts: Timeouts | None = None,
+        locks: LockTable[Any] | None = None,
         client_address: tuple[str, int] = ("127.0.0.1", 40000),
         host: str = "testserver",
         **options: Any,
     ) -> None:
         limits, timeouts = split_options(limits, timeouts, options)
-        self.site = Site(Application(routes, error_routes), limits, ReadWriteLock, timeouts)
+        self.site = Site(Application(routes, error_routes), limits, ReadWriteLock, timeouts,
+                         locks=locks)
         self.client_address = client_address
         self.host = host
 
@@ -94,12 +97,21 @@ class Client:
         self,
         method: str,
         target: str,
-        headers: HeaderInput | None = None,
         body: bytes | str = b"",
+        headers: HeaderInput | None = None,
         *,
         json: Any = None,
     ) -> ClientResponse:
-        """Send one request and return its parsed response."""
+        """Send one request and return its parsed response.
+
+        Every method here takes the target, then the body where there is one,
+        then the headers: ``request("PUT", "/x", b"v", {"X": "1"})`` as
+        ``put("/x", b"v", {"X": "1"})``. Pass `headers=` and `json=` by
+        keyword to be clear.
+        """
+        if not isinstance(body, bytes | str):
+            raise TypeError(f"a request body is bytes or str, not {type(body).__name__}: the "
+                            f"arguments are (method, target, body, headers)")
         fields = Headers(headers or ())
         if json is not None:
             body = jsonlib.dumps(json)
@@ -122,28 +134,28 @@ class Client:
             connection.close()
 
     def get(self, target: str, headers: HeaderInput | None = None) -> ClientResponse:
-        return self.request("GET", target, headers)
+        return self.request("GET", target, headers=headers)
 
     def head(self, target: str, headers: HeaderInput | None = None) -> ClientResponse:
-        return self.request("HEAD", target, headers)
+        return self.request("HEAD", target, headers=headers)
 
     def options(self, target: str, headers: HeaderInput | None = None) -> ClientResponse:
-        return self.request("OPTIONS", target, headers)
+        return self.request("OPTIONS", target, headers=headers)
 
     def delete(self, target: str, headers: HeaderInput | None = None) -> ClientResponse:
-        return self.request("DELETE", target, headers)
+        return self.request("DELETE", target, headers=headers)
 
     def put(self, target: str, body: bytes | str = b"", headers: HeaderInput | None = None,
             *, json: Any = None) -> ClientResponse:
-        return self.request("PUT", target, headers, body, json=json)
+        return self.request("PUT", target, body, headers, json=json)
 
     def post(self, target: str, body: bytes | str = b"", headers: HeaderInput | None = None,
              *, json: Any = None) -> ClientResponse:
-        return self.request("POST", target, headers, body, json=json)
+        return self.request("POST", target, body, headers, json=json)
 
     def patch(self, target: str, body: bytes | str = b"", headers: HeaderInput | None = None,
               *, json: Any = None) -> ClientResponse:
-        return self.request("PATCH", target, headers, body, json=json)
+        return self.request("PATCH", target, body, headers, json=json)
 
 
 class MemoryConnection:
@@ -224,7 +236,7 @@ class MemoryConnection:
                 action.file.seek(action.offset)
                 self._output += action.file.read(action.count)
             elif kind is Acquire:
-                action.lock.acquire(action.exclusive)
+                result = acquire_blocking(action.lock, action.exclusive)
             elif kind is Handle:
                 result = run_blocking(lifecycle, action, self._receive_for_handler,
                                       self._output.extend)
