@@ -279,8 +279,8 @@ def test_body_over_the_handler_limit_is_413_before_parsing(client: Client) -> No
     assert client.post("/small", fits + b"x", URLENCODED).status == 413
     body, headers = multipart(files={"f": ("big.bin", b"x" * 200, "application/octet-stream")})
     assert client.post("/small", body, headers).status == 413
-    chunked = client.request("POST", "/small", {**URLENCODED, "Transfer-Encoding": "chunked"},
-                             fits + b"x")
+    chunked = client.request("POST", "/small", fits + b"x",
+                             headers={**URLENCODED, "Transfer-Encoding": "chunked"})
     assert chunked.status == 413
     assert calls == ["post"]
 

@@ -439,7 +439,7 @@ def test_request_body_is_the_whole_body_as_bytes() -> None:
 
     client = client_for(Echo)
     assert client.post("/", b"\x00binary\xff").body == b"\x00binary\xff"
-    chunked = client.request("POST", "/", {"Transfer-Encoding": "chunked"}, b"via chunks")
+    chunked = client.request("POST", "/", b"via chunks", headers={"Transfer-Encoding": "chunked"})
     assert chunked.body == b"via chunks"
 
 
@@ -467,7 +467,7 @@ def test_handler_max_body_bytes_overrides_the_server_limit() -> None:
     assert client.put("/tiny", b"1234").status == 200
     assert client.put("/tiny", b"12345").status == 413
     assert client.put("/roomy", b"x" * 50).status == 200
-    chunked = client.request("PUT", "/tiny", {"Transfer-Encoding": "chunked"}, b"12345")
+    chunked = client.request("PUT", "/tiny", b"12345", headers={"Transfer-Encoding": "chunked"})
     assert chunked.status == 413
 
 
@@ -519,7 +519,7 @@ def test_streaming_handler_reads_the_body_from_the_stream() -> None:
 
     client = client_for(Upload)
     assert client.put("/", b"0123456789").text == "0123|456789|b''"
-    chunked = client.request("PUT", "/", {"Transfer-Encoding": "chunked"}, b"abcdefg")
+    chunked = client.request("PUT", "/", b"abcdefg", headers={"Transfer-Encoding": "chunked"})
     assert chunked.text == "abcd|efg|b''"
 
 
@@ -535,7 +535,8 @@ def test_streaming_handler_body_over_its_limit_is_413() -> None:
     client = client_for(Upload)
     assert client.put("/", b"12345").text == "5"
     assert client.put("/", b"123456").status == 413
-    assert client.request("PUT", "/", {"Transfer-Encoding": "chunked"}, b"123456").status == 413
+    chunked = {"Transfer-Encoding": "chunked"}
+    assert client.request("PUT", "/", b"123456", headers=chunked).status == 413
 
 
 def test_decode_and_encode_hooks_shape_bodies() -> None:
@@ -670,3 +671,17 @@ def test_a_body_of_an_unsupported_type_is_a_logged_500_naming_handler_and_type(
     message = str(record.exc_info[1])
     assert "Wrong.do_get returned a body that cannot be sent" in message
     assert type_name in message
+
+
+def test_the_client_takes_target_body_headers_in_that_order_everywhere() -> None:
+    class Echo(web.HTTPHandler):
+        def do_put(self) -> tuple[int, str]:
+            return 200, f"{self.request.headers.get('X-Tag')}: {self.request.body.decode()}"
+
+    client = client_for(Echo)
+    assert client.put("/", b"body", {"X-Tag": "put"}).text == "put: body"
+    assert client.request("PUT", "/", b"body", {"X-Tag": "request"}).text == "request: body"
+    assert client.request("PUT", "/", body="body", headers={"X-Tag": "keywords"}).text == \
+        "keywords: body"
+    with pytest.raises(TypeError, match=r"\(method, target, body, headers\)"):
+        client.request("PUT", "/", {"X-Tag": "the old order"}, b"body")  # type: ignore[arg-type]
