@@ -16,8 +16,10 @@ subclass, answers every method under `prefix` by calling `app`. Per request:
    the head, so that is when the handler returns: status and headers from
    `start_response`, and as body the rest of the iterable, which the
    transport pulls chunk by chunk as it sends (chunked when no
-   Content-Length was given). A one-item list is sent with a length;
-   a ``wsgi.file_wrapper`` around a real file becomes a `FileBody`, which a
+   Content-Length was given). A one-item list, or a first chunk that
+   fills the Content-Length (Flask's usual response), is sent with the
+   head in one write and the iterable closed at once; a
+   ``wsgi.file_wrapper`` around a real file becomes a `FileBody`, which a
    socket transport sends with ``sendfile``.
 3. ``close()`` of the iterable is called exactly once: by the body's own
    `close`, which the driver calls after sending, after a failure, and when
@@ -410,11 +412,15 @@ class _Output:
             if file_body is not None and not self._starter.pending:
                 return file_body
             self._iterator = self._context.run(iter, result)
-        if isinstance(result, list | tuple) and len(result) <= 1:
-            data = b"".join([*self._starter.pending, first])
+        pending = self._starter.pending
+        whole = length is not None and sum(map(len, pending)) + len(first) >= length
+        if whole or (isinstance(result, list | tuple) and len(result) <= 1):
+            # All there is (or all Content-Length allows): sent with the head in one write,
+            # and the iterable closed now, in this thread.
+            data = b"".join([*pending, first])
             self._starter.pending = []
             self.close()
-            return data
+            return data[:length] if length is not None else data
         if first:
             self._starter.pending.append(first)
         return StreamBody(self, length)
