@@ -330,6 +330,19 @@ def test_small_and_binary_handler_bodies_are_sent_as_they_are() -> None:
     assert (picture.body, picture.headers.get("Content-Encoding")) == (BINARY, None)
 
 
+def test_handler_bodies_are_compressed_over_the_transport(live: Callable[..., str]) -> None:
+    url = live({"/report": Report})
+    with httpx.Client(base_url=url, timeout=TIMEOUT) as client:
+        plain = client.get("/report", headers={"Accept-Encoding": "identity"})
+        for coding in ("gzip", "br"):
+            response = client.get("/report", headers={"Accept-Encoding": coding})
+            assert response.headers["Content-Encoding"] == coding
+            assert response.content == plain.content  # httpx decodes both codings
+            assert response.num_bytes_downloaded < len(plain.content) // 4
+        streamed = client.get("/report?stream=1", headers={"Accept-Encoding": "gzip"})
+        assert streamed.content == b"".join(b"%d,row\n" % n for n in range(20000))
+
+
 # -- over real sockets, with real clients -------------------------------------------------
 
 
