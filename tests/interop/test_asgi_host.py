@@ -332,3 +332,25 @@ def test_receive_after_the_body_waits_on_the_transports_disconnect_signal() -> N
         request.join(TIMEOUT)
     assert state["seen"] == [False, "http.disconnect", "ClientDisconnected"]
     assert result[0].status_code == 500  # (the client was in fact still there to see it)
+
+
+def test_head_of_an_endless_stream_is_answered_and_the_application_abandoned() -> None:
+    abandoned = threading.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")]})
+        try:
+            while True:
+                await send({"type": "http.response.body", "body": b"data: x\n\n",
+                            "more_body": True})
+        finally:
+            abandoned.set()
+
+    with hosted(app) as (base, _):
+        response = httpx.head(base, timeout=TIMEOUT)
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "text/event-stream"
+        assert abandoned.wait(TIMEOUT)

@@ -25,7 +25,8 @@ knows no loop): the handler steps the application until it has sent
 headers and a body whose every pull steps it again to its next
 ``http.response.body``. After the last body message, the next pull runs the
 application to its end (background tasks run after the client has the
-whole of a response with a length). HEAD responses run it to the end first.
+whole of a response with a length). A HEAD response runs it to its end
+first if its body is complete, else abandons it (the body is never sent).
 
 The spec's rules, enforced in `_ResponseState`: ``http.response.start``
 exactly once and first, then ``http.response.body`` until ``more_body`` is
@@ -332,7 +333,9 @@ class _Exchange:
                 raise self.input_error
             if state.stage == "start":
                 raise RuntimeError("the ASGI application returned without starting a response")
-            if self.request.method == "HEAD":  # no body to send: run it out now
+            if self.request.method == "HEAD" and state.stage == "done":
+                # No body to send, so no pulls to step it: run it out now. A HEAD whose
+                # body goes on (a stream) is abandoned instead, when the driver closes it.
                 while not self.run.done:
                     await self._advance()
                     state.chunks.clear()
