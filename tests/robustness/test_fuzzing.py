@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from protocol.drive import serve, split
 from protocol.strategies import mutations, requests, split_points
 
+from robustness.clients import Footprint, settles_back
 from robustness.corpus import LIMITS
 from robustness.support import FUZZ_ROUTES
 from webpy.protocol import Limits
@@ -67,9 +68,16 @@ def test_valid_request_before_a_mutated_one_is_answered_first(first: bytes, data
 
 @pytest.fixture(scope="module", params=sorted(HARNESSES))
 def live(request: pytest.FixtureRequest) -> Iterator[Server]:
-    """One server per transport for all the examples of a test: a server per example is slow."""
+    """One server per transport for all the examples of a test: a server per example is slow.
+
+    After the last example, the server must hold no more than it did after the
+    first requests: no thread, file descriptor or memory kept per fuzzed connection.
+    """
     with HARNESSES[request.param]().serve(FUZZ_ROUTES, **LIMITS) as server:
+        _still_serves(server)
+        baseline = Footprint.now()
         yield server
+        settles_back(baseline, extra_threads=8)
 
 
 @pytest.fixture(autouse=True)
