@@ -73,8 +73,9 @@ def test_behind_real_nginx_the_client_and_access_log_show_the_real_client(
         serve: ServerFactory, nginx: Nginx, caplog: pytest.LogCaptureFixture) -> None:
     # The client connects from 127.0.0.2 and pretends, in its own X-Forwarded-For, to be
     # 6.6.6.6; nginx (127.0.0.1, trusted) appends the address it really saw.
-    with serve(ROUTES, forwarded_allow="127.0.0.1") as upstream, \
-            caplog.at_level(logging.INFO, logger="webpy.access"):
+    # The server stops (its last access record written) before the log level is restored.
+    with caplog.at_level(logging.INFO, logger="webpy.access"), \
+            serve(ROUTES, forwarded_allow="127.0.0.1") as upstream:
         address = nginx.start(upstream[1])
         transport = httpx.HTTPTransport(local_address="127.0.0.2")
         with httpx.Client(transport=transport, timeout=TIMEOUT) as client:
@@ -88,8 +89,8 @@ def test_behind_real_nginx_the_client_and_access_log_show_the_real_client(
 
 def test_malformed_forwarding_header_is_ignored_and_logged_once(
         serve: ServerFactory, caplog: pytest.LogCaptureFixture) -> None:
-    with serve(ROUTES, forwarded_allow="127.0.0.1") as address, \
-            caplog.at_level(logging.WARNING, logger="webpy"):
+    with caplog.at_level(logging.WARNING, logger="webpy"), \
+            serve(ROUTES, forwarded_allow="127.0.0.1") as address:
         for _ in range(3):
             answer = raw_get(address, "X-Forwarded-For: not-an-address\r\n")
             assert answer == "127.0.0.1 http internal:8000"

@@ -33,8 +33,8 @@ from typing import Any
 
 import trio
 
-from ..app import Application, ErrorRoutes, HTTPError, Routes
-from ..app.locks import LockTable, ReadWriteState
+from ..app import Application, ErrorRoutes, Routes
+from ..app.locks import ReadWriteState
 from ..protocol import Limits
 from ..protocol.forwarded import TrustedProxies
 from .actions import (
@@ -81,9 +81,7 @@ class Server:
     a client gets 503. `thread_limit` bounds the threads running plain
     handlers and blocking body iterators (file reads have as many again).
     `grace_period` is how long requests in flight may take once the server is
-    cancelled, in seconds. `locks` replaces the per-resource lock table with a
-    shared backend (`FileLocks`, `PostgresLocks`). With `proxy_protocol`, every
-    connection must start
+    cancelled, in seconds. With `proxy_protocol`, every connection must start
     with a PROXY protocol header, which gives the client's address. With
     `forwarded_allow`, requests from those proxies take their client, scheme and
     Host from the forwarding headers (as for the threaded `HTTPServer`).
@@ -95,11 +93,10 @@ class Server:
                  thread_limit: int = 40, queue_size: int = 1024, grace_period: float = 5.0,
                  proxy_protocol: bool = False,
                  forwarded_allow: str | Sequence[str] | None = None,
-                 forwarded_header: str = "x-forwarded", locks: LockTable[Any] | None = None,
-                 **options: Any) -> None:
+                 forwarded_header: str = "x-forwarded", **options: Any) -> None:
         self.limits, self.timeouts = split_options(limits, timeouts, options)
         self.site = Site(Application(routes, error_routes), self.limits, ReadWriteLock,
-                         self.timeouts, locks=locks)
+                         self.timeouts)
         self.ssl_context = ssl_context
         self.proxy_protocol = proxy_protocol
         if forwarded_allow:
@@ -254,7 +251,7 @@ class _Connection:
                 elif kind is Pull:
                     result = await self._pull(action)
                 elif kind is Acquire:
-                    result = await _acquire(action.lock, action.exclusive)
+                    await action.lock.acquire(action.exclusive)
                 elif kind is SendFile:
                     await self._send_file(action)
                 elif kind is ShutdownWrite:
@@ -498,6 +495,7 @@ async def serve(
     thread_limit: int = 40,
     grace_period: float = 5.0,
     backlog: int | None = None,
+    sockets: Sequence[socket.socket] = (),
     task_status: trio.TaskStatus[list[Address]] = trio.TASK_STATUS_IGNORED,
     **limit_options: Any,
 ) -> None:
@@ -509,12 +507,19 @@ async def serve(
     routes, "127.0.0.1", 0)`` returns once the server is ready. With port 0
     and several sockets (e.g. IPv4 and IPv6), each may get its own port.
     `backlog` is the listen queue length (None: trio's default, the system's
-    maximum). The other options are `Server`'s.
+    maximum). `sockets`, listening sockets made elsewhere (`listeners.unix`,
+    inherited, systemd's), are served instead of `host` and `port`, as they
+    are; a unix socket's address is reported as ``(path, 0)``. The other
+    options are `Server`'s.
     """
     server = Server(routes, error_routes, ssl_context=ssl_context, limits=limits,
                     max_connections=max_connections, thread_limit=thread_limit,
                     grace_period=grace_period, **limit_options)
-    listeners = await trio.open_tcp_listeners(port, host=host or None, backlog=backlog)
+    if sockets:
+        listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(sock))
+                     for sock in sockets]
+    else:
+        listeners = await trio.open_tcp_listeners(port, host=host or None, backlog=backlog)
     addresses = [_address(listener) for listener in listeners]
     await server.serve(listeners, lambda: task_status.started(addresses))
 
@@ -538,23 +543,6 @@ async def serve_listeners(
     await server.serve_listeners(listeners, task_status=task_status)
 
 
-async def _acquire(lock: Any, exclusive: bool) -> HTTPError | None:
-    """Take a resource lock: trio's own is awaited, a blocking backend's waits in a thread.
-
-    A shared backend (`FileLocks`, `PostgresLocks`) says so with ``blocking``;
-    its wait is not cancellable (the thread would take the lock anyway). Its
-    refusal (`LockUnavailable`) goes back to the driver, which answers it.
-    """
-    try:
-        if getattr(lock, "blocking", False):
-            await trio.to_thread.run_sync(lock.acquire, exclusive)
-        else:
-            await lock.acquire(exclusive)
-    except HTTPError as refusal:
-        return refusal
-    return None
-
-
 def _read_region(file: Any, offset: int, size: int) -> bytes:
     """Up to `size` bytes of `file` at `offset` (in a worker thread)."""
     try:
@@ -575,8 +563,10 @@ def _peer(stream: trio.abc.Stream) -> Address | None:
 
 
 def _address(listener: trio.SocketListener) -> Address:
-    host, port = listener.socket.getsockname()[:2]
-    return host, port
+    name = listener.socket.getsockname()
+    if not isinstance(name, tuple):  # a unix socket's path
+        return name, 0
+    return name[0], name[1]
 
 
 def _readable_now(stream: trio.abc.Stream) -> bool:
