@@ -24,8 +24,10 @@ process, so one made before `HTTPServer(processes=N)` forks is safe.
 
 from __future__ import annotations
 
+import atexit
 import os
 import sqlite3
+import tempfile
 import threading
 from collections.abc import Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
@@ -80,15 +82,21 @@ class SQLiteStore(Store):
     """A store in one SQLite file, in WAL mode: readers never wait for a writer.
 
     For the processes of one machine (`HTTPServer(processes=N)`) or several
-    servers on it. `timeout` is how long a write waits for another process's
-    write to finish, in seconds. Each thread of each process has its own
-    connection.
+    servers on it. With no `path`, the file is a private temporary one,
+    shared by the worker processes forked after it is made and removed when
+    the process that made it exits: a dict's lifetime, across workers.
+    `timeout` is how long a write waits for another process's write to
+    finish, in seconds. Each thread of each process has its own connection.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, table: str = "store",
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, table: str = "store",
                  timeout: float = 30.0) -> None:
         if not table.isidentifier():
             raise ValueError("table must be a plain identifier")
+        if path is None:
+            descriptor, path = tempfile.mkstemp(prefix="webpy-store-", suffix=".sqlite3")
+            os.close(descriptor)
+            atexit.register(_remove_database, path, os.getpid())
         self.path = os.fspath(path)
         self.table = table
         self.timeout = timeout
@@ -136,6 +144,15 @@ class SQLiteStore(Store):
                            "(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID")
         local.connection, local.pid = connection, os.getpid()
         return connection
+
+
+def _remove_database(path: str, owner: int) -> None:
+    if os.getpid() == owner:
+        for name in (path, path + "-wal", path + "-shm"):
+            try:
+                os.unlink(name)
+            except FileNotFoundError:
+                pass
 
 
 class PostgresStore(Store):
