@@ -136,6 +136,16 @@ def test_async_handlers_and_bodies_run_under_asgi(server: tuple[str, str, bool],
     assert result == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
+def test_under_asgi_plain_handlers_run_in_worker_threads_async_ones_in_the_loop(
+        server: tuple[str, str, bool], client: httpx.Client) -> None:
+    if not server[2]:  # a WSGI server runs handlers in its own threads, and no coroutines
+        assert client.get("/where").text in ("main", "worker")
+        assert client.get("/async-where").status_code == 500
+        return
+    assert client.get("/where").text == "worker"
+    assert client.get("/async-where").text == "main"  # these servers run their loop there
+
+
 def test_asgi_lifespan_ran_startup(server: tuple[str, str, bool], client: httpx.Client) -> None:
     expected = ["started"] if server[2] else []  # WSGI has no lifespan
     assert client.get("/lifespan").json() == expected

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import runpy
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,18 @@ class AsyncUpload(JSONHandler):
         return 200, {"size": size, "sha256": digest.hexdigest()}
 
 
+class Where(web.HTTPHandler):
+    """Which thread runs a plain handler: under ASGI, never the event loop's (the main one)."""
+
+    def do_get(self) -> tuple[int, str]:
+        return 200, "main" if threading.current_thread() is threading.main_thread() else "worker"
+
+
+class AsyncWhere(web.HTTPHandler):
+    async def do_get(self) -> tuple[int, str]:
+        return 200, "main" if threading.current_thread() is threading.main_thread() else "worker"
+
+
 class Lifespan(JSONHandler):
     def do_get(self) -> tuple[int, list[str]]:
         return 200, lifespan
@@ -85,6 +98,8 @@ routes: dict[str, Any] = {
     "/upload": Upload,
     "/async-upload": AsyncUpload,
     "/lifespan": Lifespan,
+    "/where": Where,
+    "/async-where": AsyncWhere,
 }
 routes.update(notes["routes"])
 routes.update(files.routes(EXAMPLES, "/static/"))
