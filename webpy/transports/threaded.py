@@ -36,6 +36,7 @@ import time
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 from ..app import Application, ErrorRoutes, ReadWriteLock, Routes
 from ..app.locks import LockTable, acquire_blocking
@@ -70,6 +71,9 @@ class HTTPServer:
     """Serve `routes` on `address` with a pool of `threads`.
 
     `address` is ``(host, port)``; port 0 picks a free port (see `server_address`).
+    Or `sockets`: listening sockets made elsewhere (`listeners.unix`, an
+    inherited descriptor, systemd's), served as they are, never listened on
+    again; `address` is then None.
     TLS is on when `certfile` (and `keyfile`, unless the certificate file holds
     the key) or an `ssl_context` is given. `limits` and `timeouts`, or any of
     their fields as keywords (``head_timeout=5``), bound what a client may
@@ -87,7 +91,7 @@ class HTTPServer:
     -Proto and -Host, or from `Forwarded` with ``forwarded_header="forwarded"``.
     """
 
-    def __init__(self, address: tuple[str, int], routes: Routes,
+    def __init__(self, address: tuple[str, int] | None, routes: Routes,
                  error_routes: ErrorRoutes | None = None, *, keyfile: str | None = None,
                  certfile: str | None = None, ssl_context: ssl.SSLContext | None = None,
                  threads: int = 8, max_connections: int | None = None, queue_size: int = 1024,
@@ -95,7 +99,8 @@ class HTTPServer:
                  locks: LockTable[Any] | None = None,
                  timeouts: Timeouts | None = None, proxy_protocol: bool = False,
                  forwarded_allow: str | Sequence[str] | None = None,
-                 forwarded_header: str = "x-forwarded", **options: Any) -> None:
+                 forwarded_header: str = "x-forwarded",
+                 sockets: Sequence[socket.socket] = (), **options: Any) -> None:
         if threads < 1 or processes < 1:
             raise ValueError("threads and processes must be at least 1")
         self.limits, self.timeouts = split_options(limits, timeouts, options)
@@ -113,8 +118,13 @@ class HTTPServer:
             self.site.trusted_proxies = TrustedProxies(forwarded_allow, header=forwarded_header)
         self.threads, self.processes, self.queue_size = threads, processes, queue_size
         self.max_connections = max_connections or default_max_connections()
-        self.socket = io.listen(address, backlog)
-        self._address: tuple[str, int] = self.socket.getsockname()[:2]
+        if not sockets and address is None:
+            raise ValueError("an address or listening sockets are needed")
+        #: The listening sockets; `socket` is the first.
+        self.sockets = list(sockets) or [io.listen(address, backlog)]  # type: ignore[arg-type]
+        self.socket = self.sockets[0]
+        name = self.socket.getsockname()
+        self._address: tuple[str, int] = name[:2] if isinstance(name, tuple) else (name, 0)
         self._connections: dict[int, _Connection] = {}
         self._ready: collections.deque[tuple[int, int]] = collections.deque()
         self._queue: collections.deque[_Connection] = collections.deque()
@@ -137,6 +147,8 @@ class HTTPServer:
     def url(self) -> str:
         host, port = self.server_address
         scheme = "https" if self.ssl_context else "http"
+        if self.socket.family == socket.AF_UNIX:
+            return f"{scheme}+unix://{quote(host, safe='')}/"
         return f"{scheme}://[{host}]:{port}/" if ":" in host else f"{scheme}://{host}:{port}/"
 
     def start(self) -> None:
@@ -203,15 +215,17 @@ class HTTPServer:
             if self._own_locks is not None:
                 self._own_locks.close()  # the lock file goes
                 self._own_locks = None
-            self.socket.close()
+            for listener in self.sockets:
+                listener.close()
             return
         deadline = time.monotonic() + timeout
         self.site.stopping = True
-        try:
-            self._epoll.unregister(self.socket.fileno())
-        except (OSError, ValueError):
-            pass
-        self.socket.close()
+        for listener in self.sockets:
+            try:
+                self._epoll.unregister(listener.fileno())
+            except (OSError, ValueError):
+                pass
+            listener.close()
         for connection in list(self._connections.values()):
             if connection.claim.acquire(False):
                 connection.lifecycle.expire_if_idle()
@@ -246,11 +260,12 @@ class HTTPServer:
         self._leadership = Leadership()
         self._ready.clear()
         self._emptied.clear()
-        self.socket.setblocking(False)
         self._epoll = select.epoll()
         self._wake = os.pipe()
         self._epoll.register(self._wake[0], select.EPOLLIN)
-        self._epoll.register(self.socket.fileno(), _IN)
+        for listener in self.sockets:
+            listener.setblocking(False)
+            self._epoll.register(listener.fileno(), _IN)
         self._workers = [threading.Thread(target=self._work, name=f"webpy-worker-{n}")
                          for n in range(self.threads)]
         self._workers.append(threading.Thread(target=self._sweep, name="webpy-sweeper"))
@@ -262,7 +277,8 @@ class HTTPServer:
     def _work(self) -> None:
         """A worker thread: follow until leading, then poll and serve (see `_leadership`)."""
         me, leadership, ready = threading.get_ident(), self._leadership, self._ready
-        poll, listener, wake = self._epoll.poll, self.socket.fileno(), self._wake[0]
+        poll, wake = self._epoll.poll, self._wake[0]
+        listeners = {listener.fileno(): listener for listener in self.sockets}
         connections, monotonic = self._connections, time.monotonic
         while leadership.lead(me):
             while leadership.leader == me:
@@ -280,8 +296,8 @@ class HTTPServer:
                 if fd == wake:
                     leadership.stop()
                     return
-                if fd == listener:
-                    self._accept()
+                if fd in listeners:
+                    self._accept(listeners[fd])
                     continue
                 connection = connections.get(fd)
                 if connection is not None and connection.claim.acquire(False):
@@ -292,11 +308,11 @@ class HTTPServer:
             while self._queue:  # displaced while in a handler: a free thread now
                 self._run_queued()
 
-    def _accept(self) -> None:
+    def _accept(self, listener: socket.socket) -> None:
         try:
             for _ in range(64):
                 try:
-                    sock, address = self.socket.accept()
+                    sock, address = listener.accept()
                 except (BlockingIOError, InterruptedError):
                     break
                 except OSError as error:  # e.g. out of file descriptors: back off
@@ -306,7 +322,7 @@ class HTTPServer:
         finally:
             if not self._stopping.is_set():
                 try:
-                    self._epoll.modify(self.socket.fileno(), _IN)
+                    self._epoll.modify(listener.fileno(), _IN)
                 except (OSError, ValueError):
                     pass
 
