@@ -354,3 +354,38 @@ def test_head_of_an_endless_stream_is_answered_and_the_application_abandoned() -
         assert response.status_code == 200
         assert response.headers["content-type"] == "text/event-stream"
         assert abandoned.wait(TIMEOUT)
+
+
+def test_receive_says_http_disconnect_when_the_client_goes_before_a_response() -> None:
+    # A long poll: the application waits for the client to go; the client goes.
+    seen: list[str] = []
+    told = threading.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        seen.append((await receive())["type"])
+        seen.append((await receive())["type"])
+        told.set()
+
+    with hosted(app) as (base, _):
+        host, port = base.removeprefix("http://").rstrip("/").split(":")
+        with socket.create_connection((host, int(port)), timeout=TIMEOUT) as sock:
+            sock.sendall(b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert told.wait(TIMEOUT)
+    assert seen == ["http.request", "http.disconnect"]
+
+
+def test_starlette_is_disconnected_answers_at_once_while_the_client_is_there() -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def check(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(f"disconnected: {await request.is_disconnected()}")
+
+    app = Starlette(routes=[Route("/", check)])
+    with hosted(app) as (base, _), httpx.Client(timeout=TIMEOUT) as client:
+        assert client.get(base).text == "disconnected: False"
+        assert client.get(base).text == "disconnected: False"  # the connection is kept

@@ -439,7 +439,7 @@ class BodyReader:
     broken, is closed.
     """
 
-    __slots__ = ("_buffer", "_connection", "_ended", "_max_body", "_started")
+    __slots__ = ("_buffer", "_connection", "_ended", "_kept", "_max_body", "_started")
 
     def __init__(self, connection: ServerConnection, max_body: int | None) -> None:
         self._connection = connection
@@ -447,6 +447,17 @@ class BodyReader:
         self._started = False
         self._ended = False
         self._buffer = b""
+        self._kept = 0
+
+    def keep(self, data: bytes) -> bool:
+        """Keep bytes that came after the body (a pipelined request) for the request cycle.
+
+        For a transport watching for the client to go while the handler runs.
+        Returns False once more than `KEEP_LIMIT` bytes are kept: stop reading.
+        """
+        self._connection.receive_data(data)
+        self._kept += len(data)
+        return self._kept <= KEEP_LIMIT
 
     def read(self, size: int) -> Generator[bytes | Wait, bytes | None, bytes]:
         """Up to `size` bytes (`size < 0`: the whole rest); ``b""`` at the end."""
@@ -489,6 +500,8 @@ class BodyReader:
 
 #: What `BodyReader.read` yields when it needs the client's next bytes.
 RECEIVE = NEED_DATA
+#: Most bytes `BodyReader.keep` holds for the request cycle.
+KEEP_LIMIT = 64 * 1024
 
 
 def _close_body(body: object) -> None:

@@ -302,13 +302,27 @@ class AsyncBodyStream:
     slow, malformed) raise `HTTPError` with the status to answer.
     """
 
-    __slots__ = ("_reader", "_receive", "_send")
+    __slots__ = ("_reader", "_receive", "_send", "_watch")
 
     def __init__(self, reader: BodyReader, receive: Callable[[], Awaitable[bytes | None]],
-                 send: Callable[[bytes], Awaitable[None]]) -> None:
+                 send: Callable[[bytes], Awaitable[None]],
+                 watch: Callable[[Callable[[bytes], bool]], Awaitable[None]] | None = None
+                 ) -> None:
         self._reader = reader
         self._receive = receive
         self._send = send
+        self._watch = watch
+
+    async def wait_disconnected(self) -> None:
+        """Return once the client has closed or reset the connection; for after the body.
+
+        What a hosted ASGI application's ``receive`` waits on for
+        ``http.disconnect``. Cancellable. Bytes that arrive meanwhile (a
+        pipelined request) are kept for the request cycle (`BodyReader.keep`).
+        """
+        if self._watch is None:
+            raise RuntimeError("this transport does not watch for disconnects")
+        await self._watch(self._reader.keep)
 
     async def read(self, size: int = -1) -> bytes:
         steps = self._reader.read(size)

@@ -351,7 +351,8 @@ class _Connection:
         reader = self.lifecycle.driver.body_reader(call) if call.stream_body else None
         if call.is_async:
             if reader is not None:
-                call.request.stream = AsyncBodyStream(reader, self._receive_body, self._interim)
+                call.request.stream = AsyncBodyStream(reader, self._receive_body, self._interim,
+                                                      self._watch_for_disconnect)
             return await action.run_async()
         if reader is not None:
             call.request.stream = BlockingBodyStream(
@@ -391,6 +392,21 @@ class _Connection:
             except trio.BrokenResourceError:
                 return b""
         return None
+
+    async def _watch_for_disconnect(self, keep: Callable[[bytes], bool]) -> None:
+        """Return when the client closes or resets; what it sends meanwhile goes to `keep`.
+
+        Once `keep` says it holds enough, reading stops and this waits until cancelled.
+        """
+        while True:
+            try:
+                data = await self.stream.receive_some(RECEIVE_SIZE)
+            except trio.BrokenResourceError:
+                return
+            if not data:
+                return
+            if not keep(bytes(data)):
+                await trio.sleep_forever()
 
     async def _interim(self, data: bytes) -> None:
         """Send a 100 Continue; if the client is gone, its body's reads will say so."""
