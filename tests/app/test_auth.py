@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import socket
 import unicodedata
 from collections.abc import Iterator
@@ -420,3 +421,42 @@ def test_raw_socket_expect_continue_gets_401_before_sending_the_body(
     assert received.startswith(b"HTTP/1.1 401 ")
     assert b"100 Continue" not in received
     assert b'WWW-Authenticate: Basic realm="notes", charset="UTF-8"' in received
+
+
+def access_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.name == "webpy.access"]
+
+
+def test_the_access_log_names_the_signed_in_user(caplog: pytest.LogCaptureFixture) -> None:
+    class Tokens(TokenAuthHandler):
+        tokens: ClassVar[dict[str, object]] = {"t0k3n": "carol"}
+
+        def do_put(self) -> tuple[int, str]:
+            return 200, "ok"
+
+    caplog.set_level(logging.INFO, logger="webpy.access")
+    client = Client({"/notes": Notes, "/tokens": Tokens})
+    assert client.put("/notes", b"x", basic("alice", "wonderland")).status == 200
+    assert client.put("/tokens", b"x", {"Authorization": "Bearer t0k3n"}).status == 200
+    assert client.get("/notes").status == 200  # a public read: anonymous
+    assert client.put("/notes", b"x", basic("alice", "wrong")).status == 401
+    users = [line.split(" ")[2] for line in access_lines(caplog)]
+    assert users == ["alice", "carol", "-", "-"]
+
+
+def test_a_user_name_cannot_break_the_access_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    class Anyone(BasicAuthHandler):
+        def authenticate(self, user: str, password: str) -> bool:
+            return True
+
+        def do_put(self) -> tuple[int, str]:
+            return 200, "ok"
+
+    caplog.set_level(logging.INFO, logger="webpy.access")
+    # Control bytes are refused in credentials (400); spaces, quotes and brackets are not.
+    name = 'eve [forged] "GET / HTTP/1.1" 200 1 é'
+    assert Client({"/": Anyone}).put("/", b"x", basic(name, "pw")).status == 200
+    [line] = access_lines(caplog)
+    assert line.count('"') == 2 and line.count("[") == 1
+    assert line.split(" ")[2] == (
+        "eve%20%5Bforged%5D%20%22GET%20%2F%20HTTP%2F1.1%22%20200%201%20%C3%A9")

@@ -79,7 +79,7 @@ class BasicAuthHandler(HTTPHandler):
             if not self.authenticate(user, password):
                 raise HTTPError(401, "wrong user name or password",
                                 headers={"WWW-Authenticate": self._challenge()})
-            self.user = user
+            self.user = self.request.user = user  # the request's for the access log
         elif not _is_public(self):
             raise HTTPError(401, "credentials required",
                             headers={"WWW-Authenticate": self._challenge()})
@@ -133,6 +133,7 @@ class TokenAuthHandler(HTTPHandler):
                 raise HTTPError(401, "invalid token",
                                 headers={"WWW-Authenticate": self._challenge("invalid_token")})
             self.user = user
+            self.request.user = _user_name(user)  # for the access log
         elif not _is_public(self):
             raise HTTPError(401, "token required",
                             headers={"WWW-Authenticate": self._challenge()})
@@ -202,3 +203,9 @@ def _is_public(handler: BasicAuthHandler | TokenAuthHandler) -> bool:
     method = handler.request.method
     public = handler.public_methods
     return method in public or (method == "HEAD" and "GET" in public)
+
+
+def _user_name(user: Any) -> str | None:
+    """The name the access log shows for a token's user: itself if a str, else its `name`."""
+    name = user if isinstance(user, str) else getattr(user, "name", None)
+    return name if isinstance(name, str) else None

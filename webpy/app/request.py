@@ -30,6 +30,9 @@ class Request:
       `None` when the handler streams it, which it then reads from `stream`
     - `client`: the peer's (host, port), when the transport knows it
     - `scheme`: ``"http"`` or ``"https"``
+    - `user`: who the request authenticated as (a name), once an
+      authentication handler's `prepare` has checked it, else None; the
+      access log shows it as Common Log Format's authuser field
     """
 
     __slots__ = (
@@ -46,6 +49,7 @@ class Request:
         "scheme",
         "stream",
         "target",
+        "user",
     )
 
     def __init__(
@@ -63,6 +67,7 @@ class Request:
         self.http_version = http_version
         self.client = client
         self.scheme = scheme
+        self.user: str | None = None
         self.body: Any = b""
         self.stream: BodyStream | None = None
         if isinstance(raw_headers, Headers):

@@ -29,6 +29,7 @@ import logging
 import time
 from collections.abc import Callable, Generator
 from typing import Any
+from urllib.parse import quote
 
 from .._version import __version__
 from ..app import Application, Call, FileBody, HTTPError, Request, Response, StreamBody
@@ -63,6 +64,8 @@ from .settings import Timeouts
 
 logger = logging.getLogger("webpy")
 access_logger = logging.getLogger("webpy.access")
+#: Characters of a user name the access log shows as they are; others are %-escaped.
+_AUTHUSER_SAFE = "!$&'()*+,;=:@._~"
 
 #: Bodies up to this size are joined with their head into one write.
 _JOIN_LIMIT = 32 * 1024
@@ -131,8 +134,12 @@ class Site:
             self._log_date = time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(now))
             self._log_second = now
         host = client[0] if client else "-"
-        access_logger.info('%s - - [%s] "%s" %d %s', host, self._log_date, request_line,
-                           status, size or "-")
+        user = request.user if request is not None else None
+        # A user name is the client's to choose (Basic credentials): escaped, so it can
+        # neither break the line nor pass for another field.
+        authuser = quote(user, safe=_AUTHUSER_SAFE) if user else "-"
+        access_logger.info('%s - %s [%s] "%s" %d %s', host, authuser, self._log_date,
+                           request_line, status, size or "-")
 
     def refusal(self, status_code: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
         """A whole response that closes the connection, outside any request cycle."""
