@@ -169,6 +169,10 @@ class _Exchange:
         except HTTPError as error:
             await self._respond(gateway.app.error_response(error, request))
             return
+        except ClientDisconnected:
+            logger.debug("client of %s %s went away during its body", request.method,
+                         request.target)
+            return
         resource = call.resource
         if resource is None:
             await self._respond(await self._run(call, body))
