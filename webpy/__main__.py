@@ -37,6 +37,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
+from urllib.parse import quote
 
 from . import __version__
 
@@ -188,6 +189,35 @@ def _add_logging_options(parser: argparse.ArgumentParser) -> None:
                             "line per request (default: info)")
 
 
+def _add_deployment_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("behind a proxy, on listeners made elsewhere")
+    group.add_argument("--uds", metavar="PATH",
+                       help="listen on a unix domain socket at PATH instead of --bind and "
+                            "--port; a socket file left there by a server that is gone is "
+                            "replaced, one a server listens on is an error")
+    group.add_argument("--uds-mode", type=_file_mode, metavar="MODE",
+                       help="permissions of the --uds socket file, in octal, e.g. 660 (default: "
+                            "what the umask leaves)")
+    group.add_argument("--fd", type=_integer_in(0, 2**31 - 1, "a file descriptor"),
+                       action="append", metavar="N",
+                       help="serve the listening socket inherited as file descriptor N "
+                            "(repeatable). Sockets passed by systemd socket activation "
+                            "(LISTEN_FDS) are served without this option")
+    group.add_argument("--forwarded-allow", metavar="ADDRESSES",
+                       help="comma-separated addresses and networks of the proxies in front "
+                            "(127.0.0.1,10.0.0.0/8; unix for proxies on a unix socket; * for "
+                            "any peer): requests from them take their client, scheme and host "
+                            "from the forwarding headers (default: none, headers ignored)")
+    group.add_argument("--forwarded-header", choices=("x-forwarded", "forwarded"),
+                       default="x-forwarded",
+                       help="which headers those proxies set: X-Forwarded-For, -Proto and "
+                            "-Host, or RFC 7239 Forwarded (default: x-forwarded)")
+    group.add_argument("--proxy-protocol", action="store_true",
+                       help="every connection starts with a PROXY protocol v1 or v2 header "
+                            "(HAProxy's send-proxy, cloud load balancers), which gives the "
+                            "client's address; connections without one are closed")
+
+
 def _add_interop_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("WSGI and ASGI applications")
     group.add_argument("--wsgi", metavar="MODULE:APP",
@@ -206,6 +236,7 @@ OPTION_GROUPS: list[Callable[[argparse.ArgumentParser], None]] = [
     _add_address_options,
     _add_tls_options,
     _add_server_options,
+    _add_deployment_options,
     _add_logging_options,
 ]
 
@@ -221,6 +252,16 @@ def _integer_in(low: int, high: int, what: str) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def _file_mode(text: str) -> int:
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an octal file mode") from None
+    if not 0 <= mode <= 0o777:
+        raise argparse.ArgumentTypeError(f"{text} is not a file mode (from 000 to 777)")
+    return mode
 
 
 def _seconds(*, positive: bool) -> Callable[[str], float]:
@@ -261,6 +302,8 @@ def _check_options(options: argparse.Namespace) -> None:
         raise UsageError("--key needs --cert (the certificate chain to go with the key)")
     if options.processes > 1 and options.transport == "trio":
         raise UsageError("--processes needs the threaded transport")
+    if options.uds_mode is not None and not options.uds:
+        raise UsageError("--uds-mode needs --uds (the socket file it applies to)")
 
 
 def _configure_logging(options: argparse.Namespace) -> None:
@@ -481,6 +524,40 @@ def _timeouts(options: argparse.Namespace) -> dict[str, Any]:
     return {name: value for name, value in given.items() if value is not None}
 
 
+def _deployment(options: argparse.Namespace) -> dict[str, Any]:
+    """The servers' options for listeners made here or elsewhere, and for the proxies in front.
+
+    Listening sockets come from systemd (when it passed some to this process),
+    ``--fd`` and ``--uds``; with none, the server binds --bind and --port.
+    """
+    from .protocol.forwarded import TrustedProxies
+    from .transports import listeners
+
+    given: dict[str, Any] = {"proxy_protocol": options.proxy_protocol}
+    if options.forwarded_allow:
+        try:
+            TrustedProxies(options.forwarded_allow)
+        except ValueError as error:
+            raise UsageError(f"--forwarded-allow: {error}") from None
+        given["forwarded_allow"] = options.forwarded_allow
+        given["forwarded_header"] = options.forwarded_header
+    sockets = listeners.systemd()
+    for fd in options.fd or ():
+        try:
+            sockets.append(listeners.inherited(fd))
+        except OSError as error:
+            raise UsageError(f"--fd {fd}: {error.strerror or error}") from None
+    if options.uds:
+        try:
+            sockets.append(listeners.unix(options.uds, mode=options.uds_mode))
+        except OSError as error:
+            raise UsageError(f"cannot listen on {options.uds}: "
+                             f"{error.strerror or error}") from None
+    if sockets:
+        given["sockets"] = sockets
+    return given
+
+
 def _listen_error(options: argparse.Namespace, error: OSError) -> UsageError:
     host = f"[{options.bind}]" if ":" in options.bind else options.bind
     if isinstance(error, socket.gaierror) or not error.errno:  # a name that does not resolve
@@ -499,12 +576,14 @@ def _serve_threaded(options: argparse.Namespace, served: Served,
                     ssl_context: ssl.SSLContext | None) -> int:
     from .transports.threaded import HTTPServer
 
+    deployment = _deployment(options)
+    address = None if "sockets" in deployment else (options.bind, options.port)
     try:
-        server = HTTPServer((options.bind, options.port), served.routes, served.error_routes,
+        server = HTTPServer(address, served.routes, served.error_routes,
                             ssl_context=ssl_context, threads=options.threads,
                             processes=options.processes,
                             max_connections=options.max_connections,
-                            **_timeouts(options))
+                            **_timeouts(options), **deployment)
     except OSError as error:
         raise _listen_error(options, error) from None
     signals = _StopSignals()  # before start(), so the server leaves signals to us
@@ -531,9 +610,12 @@ def _serve_trio(options: argparse.Namespace, served: Served,
     from .transports.trio_run import serve_until_signalled
 
     scheme = "https" if ssl_context else "http"
+    deployment = _deployment(options)
 
     def ready(addresses: list[tuple[str, int]]) -> None:
-        urls = ", ".join(trio_transport.url(address, scheme) for address in addresses)
+        urls = ", ".join(f"{scheme}+unix://{quote(address[0], safe='')}/"
+                         if address[0].startswith("/") else trio_transport.url(address, scheme)
+                         for address in addresses)
         print(f"Serving {served.description} on {urls} with trio (Ctrl-C to stop)", flush=True)
 
     def stopping(signum: int) -> None:
@@ -544,7 +626,7 @@ def _serve_trio(options: argparse.Namespace, served: Served,
             served.routes, options.bind, options.port, error_routes=served.error_routes,
             ssl_context=ssl_context, thread_limit=options.threads,
             max_connections=options.max_connections, grace_period=options.grace_period,
-            on_ready=ready, on_signal=stopping, **_timeouts(options)))
+            on_ready=ready, on_signal=stopping, **_timeouts(options), **deployment))
     except OSError as error:
         raise _listen_error(options, error) from None
     return 0

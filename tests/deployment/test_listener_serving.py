@@ -102,3 +102,16 @@ def test_proxy_protocol_on_a_unix_socket(short_tmp: Path) -> None:
         while chunk := sock.recv(65536):
             data += chunk
     assert data.endswith(b"client=('203.0.113.7', 51234)")
+
+
+@pytest.mark.parametrize("transport", ["threaded", "trio"])
+def test_connection_waiting_before_the_server_starts_is_served(transport: str) -> None:
+    # Socket activation starts the server for a connection that is already waiting.
+    listener = listeners.tcp("127.0.0.1", 0)
+    with socket.create_connection(listener.getsockname(), timeout=TIMEOUT) as early:
+        early.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        with serving(transport, [listener]):
+            data = b""
+            while chunk := early.recv(65536):
+                data += chunk
+    assert data.startswith(b"HTTP/1.1 200 ")

@@ -289,7 +289,10 @@ class HTTPServer:
                     fd, _ = ready.popleft()
                 except IndexError:
                     try:
-                        ready.extend(poll(-1, 64))
+                        # With requests queued for a free thread, look again soon: the
+                        # thread that frees up (or starts, for a connection that was
+                        # waiting before the server did) does not wake the leader.
+                        ready.extend(poll(0.005 if self._queue else -1, 64))
                     except InterruptedError:
                         pass
                     continue

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import functools
 import signal
-from collections.abc import Callable, Iterable
+import socket
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import trio
@@ -43,6 +44,7 @@ async def serve_until_signalled(
     on_ready: Callable[[list[Address]], object] | None = None,
     on_signal: Callable[[int], object] | None = None,
     backlog: int | None = None,
+    sockets: Sequence[socket.socket] = (),
     task_status: trio.TaskStatus[list[Address]] = trio.TASK_STATUS_IGNORED,
     **options: Any,
 ) -> int:
@@ -54,11 +56,17 @@ async def serve_until_signalled(
     picks a free port), as is ``task_status.started``; `on_signal` with the
     signal's number when one arrives, before the graceful stop. An address
     that cannot be bound raises `OSError` here, not inside an exception
-    group. `options` are `webpy.transports.trio.Server`'s (``error_routes``,
-    ``ssl_context``, ``grace_period``, limits...).
+    group. `sockets`, listening sockets made elsewhere (unix, inherited,
+    systemd's), are served instead of `host` and `port`. `options` are
+    `webpy.transports.trio.Server`'s (``error_routes``, ``ssl_context``,
+    ``grace_period``, limits...).
     """
     with trio.open_signal_receiver(*signals) as received:
-        listeners = await trio.open_tcp_listeners(port, host=host or None, backlog=backlog)
+        if sockets:
+            listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(sock))
+                         for sock in sockets]
+        else:
+            listeners = await trio.open_tcp_listeners(port, host=host or None, backlog=backlog)
         addresses = [_address(listener) for listener in listeners]
         server_scope = trio.CancelScope()
         stopped = trio.Event()
@@ -102,5 +110,7 @@ async def _consume(received: Any) -> None:
 
 
 def _address(listener: trio.SocketListener) -> Address:
-    host, port = listener.socket.getsockname()[:2]
-    return host, port
+    name = listener.socket.getsockname()
+    if not isinstance(name, tuple):  # a unix socket's path
+        return name, 0
+    return name[0], name[1]
