@@ -95,3 +95,36 @@ def test_malformed_forwarding_header_is_ignored_and_logged_once(
             answer = raw_get(address, "X-Forwarded-For: not-an-address\r\n")
             assert answer == "127.0.0.1 http internal:8000"
     assert len([r for r in caplog.records if "logged once" in r.getMessage()]) == 1
+
+
+def wsgi_app(environ, start_response):  # type: ignore[no-untyped-def]
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [f"{environ['REMOTE_ADDR']} {environ['wsgi.url_scheme']} "
+            f"{environ['HTTP_HOST']}".encode()]
+
+
+def test_wsgi_environ_reflects_the_forwarded_client(serve: ServerFactory) -> None:
+    from webpy.app import wsgi
+
+    with serve(wsgi.mount("/", wsgi_app), forwarded_allow="127.0.0.1") as address:
+        answer = raw_get(address, "X-Forwarded-For: 203.0.113.5\r\n"
+                                  "X-Forwarded-Proto: https\r\nX-Forwarded-Host: shop.example\r\n")
+    assert answer == "203.0.113.5 https shop.example"
+
+
+async def asgi_app(scope, receive, send):  # type: ignore[no-untyped-def]
+    host = dict(scope["headers"]).get(b"host", b"").decode()
+    body = f"{scope['client'][0]} {scope['scheme']} {host}".encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def test_asgi_scope_reflects_the_forwarded_client() -> None:
+    from webpy.app import asgi
+
+    serve = factory("trio")
+    with serve(asgi.mount("/", asgi_app), forwarded_allow="127.0.0.1") as address:
+        answer = raw_get(address, "X-Forwarded-For: 203.0.113.5\r\n"
+                                  "X-Forwarded-Proto: https\r\nX-Forwarded-Host: shop.example\r\n")
+    assert answer == "203.0.113.5 https shop.example"
