@@ -442,7 +442,11 @@ def _load_app(spec: str) -> Served:
     if not isinstance(routes, dict):
         raise UsageError(f"--app {spec}: {attribute} is {_kind(routes)}, not a dict "
                          f"{{regex: handler class}}")
-    return Served(routes, getattr(module, "error_routes", None), spec)
+    error_routes = getattr(module, "error_routes", None)
+    if error_routes is not None and not isinstance(error_routes, dict):
+        raise UsageError(f"--app {spec}: {module_name}.error_routes is {_kind(error_routes)}, "
+                         f"not a dict {{status regex: error handler class}}")
+    return Served(routes, error_routes, spec)
 
 
 def _import(module_name: str, spec: str) -> Any:

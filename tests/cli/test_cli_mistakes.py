@@ -147,3 +147,15 @@ def test_trio_not_installed_says_how_to_install_it() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=REPOSITORY, env=environment(),
                             capture_output=True, text=True, timeout=20, check=False)
     assert_one_line_error(result, "--transport trio needs trio", "pip install")
+
+
+def test_error_routes_that_are_not_a_dict_are_refused(tmp_path: Path) -> None:
+    write_app(tmp_path, HANDLER + "routes = {'/': Hello}\nerror_routes = ['404']\n")
+    assert_one_line_error(run_cli("--app", "myapp:routes", cwd=tmp_path),
+                          "myapp.error_routes is a list", "not a dict")
+
+
+def test_an_error_route_to_a_plain_handler_is_refused(tmp_path: Path) -> None:
+    write_app(tmp_path, HANDLER + "routes = {'/': Hello}\nerror_routes = {'404': Hello}\n")
+    assert_one_line_error(run_cli("--app", "myapp:routes", cwd=tmp_path),
+                          "error_routes entry '404'", "class Hello", "HTTPErrorHandler")
