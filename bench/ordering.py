@@ -162,6 +162,7 @@ class _TimedLock:
 
 def serve(config: str, port: int, data: str, conninfo: str) -> None:
     import webpy as web
+    from webpy.app.locks import ReadWriteLock, ResourceLocks
     from webpy.app.locks_files import FileLocks
     from webpy.app.locks_postgres import PostgresLocks
     from webpy.app.store import PostgresStore, SQLiteStore
@@ -202,13 +203,13 @@ def serve(config: str, port: int, data: str, conninfo: str) -> None:
             self.response.headers["Content-Type"] = "application/json"
             return 200, json.dumps(stats.report())
 
+    tables = {"local": lambda: ResourceLocks(ReadWriteLock),
+              "none": lambda: ResourceLocks(ReadWriteLock),
+              "files": lambda: FileLocks(os.path.join(data, "locks")),
+              "postgres": lambda: PostgresLocks(conninfo)}
+    stats = LockStats(tables[locks_kind]())
     server = web.HTTPServer((HOST, port), {"/_stats": Stats, "/kv/(.*)": Handler},
-                            processes=processes, threads=8)
-    tables = {"local": server.site.locks, "none": server.site.locks,
-              "files": FileLocks(os.path.join(data, "locks")) if locks_kind == "files" else None,
-              "postgres": PostgresLocks(conninfo) if locks_kind == "postgres" else None}
-    stats = LockStats(tables[locks_kind])
-    server.site.locks = stats
+                            processes=processes, threads=8, locks=stats)
     server.serve_forever()
 
 
