@@ -58,6 +58,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--profiler", choices=["cprofile", "pyinstrument"], default="cprofile")
     p.add_argument("--callgrind", action="store_true", help="same as --only callgrind")
+    p.add_argument("--ordering", action="store_true",
+                   help="run bench/ordering.py instead: what per-resource ordering costs with "
+                   "one process, worker processes and PostgreSQL")
     p.add_argument("--setup", action="store_true", help="install tools and packages, then exit")
     p.add_argument("--report-only", action="store_true", help="re-render the last results")
     p.add_argument(
@@ -92,6 +95,10 @@ def main(argv: list[str]) -> int:
     if args.report_only:
         render(json.loads(RESULTS.read_text()))
         return 0
+    if args.ordering:
+        from bench import ordering
+
+        return ordering.main(["--duration", "1"] if args.quick else [])
 
     names = [s for s in (args.servers or "").split(",") if s] or None
     unknown = [n for n in names or [] if n not in known_server_names()]
