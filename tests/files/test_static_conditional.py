@@ -209,3 +209,18 @@ def test_asctime_dates_are_read_as_utc_whatever_the_local_zone(local_zone: str,
     assert served.get("/hello.txt", {"If-Modified-Since": asctime(MTIME - 1)}).status == 200
     assert served.get("/hello.txt", {"If-Unmodified-Since": asctime(MTIME)}).status == 200
     assert served.get("/hello.txt", {"If-Unmodified-Since": asctime(MTIME - 1)}).status == 412
+
+
+# -- the decision itself, for methods the file handler maps to one answer -------------------
+
+
+def test_matching_if_none_match_on_a_method_that_changes_the_file_is_412() -> None:
+    from webpy.app import Headers
+    from webpy.app.files._conditions import Validators, evaluate
+
+    current = Validators('"abc"', MTIME)
+    for method in ("PUT", "DELETE", "POST"):
+        assert evaluate(method, Headers({"If-None-Match": '"abc"'}), current) == 412
+        assert evaluate(method, Headers({"If-None-Match": "*"}), current) == 412
+    assert evaluate("GET", Headers({"If-None-Match": '"abc"'}), current) == 304
+    assert evaluate("PUT", Headers({"If-None-Match": '"other"'}), current) is None

@@ -270,3 +270,9 @@ def test_json_listing_and_error_pages_over_the_transport(site: Path, shelf: Path
 def row_names_of(text: str) -> list[str]:
     table = text.partition("<tbody>")[2].partition("</tbody>")[0]
     return re.findall(r'<td class="name"><a href="[^"]*">([^<]*)</a>', table)
+
+
+def test_listing_revalidates_with_a_weak_form_of_its_etag(served: Client) -> None:
+    etag = served.get("/shelf/").headers["ETag"]
+    assert served.get("/shelf/", {"If-None-Match": "W/" + etag}).status == 304
+    assert served.get("/shelf/", {"If-None-Match": '"other", ' + etag}).status == 304

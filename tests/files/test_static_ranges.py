@@ -6,12 +6,14 @@ import os
 from email.utils import formatdate
 from itertools import pairwise
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from webpy.app import files
+from webpy.app.files import _conditions
 from webpy.transports.memory import Client, ClientResponse
 
 from .support import BINARY, ClientFactory, parse_byteranges
@@ -144,6 +146,47 @@ def test_too_many_ranges_are_ignored_and_the_whole_file_sent(served: Client) -> 
     assert get_range(served, field).status == 200
 
 
+def test_exactly_max_ranges_are_still_honoured(served: Client) -> None:
+    count = files.FileHandler.max_ranges
+    field = "bytes=" + ",".join(f"{n * 10}-{n * 10}" for n in range(count))
+    response = get_range(served, field)
+    assert response.status == 206
+    parts = parse_byteranges(response.headers["Content-Type"], response.body)
+    assert [part[2] for part in parts] == [BINARY[n * 10:n * 10 + 1] for n in range(count)]
+    assert get_range(served, field + f",{count * 10}-{count * 10}").status == 200
+
+
+def test_suffix_of_one_byte_is_the_last_byte(served: Client) -> None:
+    response = get_range(served, "bytes=-1")
+    assert (response.status, response.body) == (206, BINARY[-1:])
+    assert response.headers["Content-Range"] == f"bytes {SIZE - 1}-{SIZE - 1}/{SIZE}"
+
+
+def test_suffix_of_a_one_byte_file_is_that_byte(site: Path, served: Client) -> None:
+    (site / "one.txt").write_bytes(b"!")
+    response = get_range(served, "bytes=-1", path="/one.txt")
+    assert (response.status, response.body) == (206, b"!")
+    assert response.headers["Content-Range"] == "bytes 0-0/1"
+
+
+def test_suffix_range_of_an_empty_file_is_416(served: Client) -> None:
+    response = get_range(served, "bytes=-5", path="/empty.txt")
+    assert (response.status, response.headers["Content-Range"]) == (416, "bytes */0")
+
+
+def test_ranges_after_a_suffix_range_are_kept(served: Client) -> None:
+    response = get_range(served, "bytes=-5,0-1,10-11")
+    parts = parse_byteranges(response.headers["Content-Type"], response.body)
+    assert [part[2] for part in parts] == [BINARY[-5:], BINARY[0:2], BINARY[10:12]]
+
+
+def test_three_separate_ranges_keep_the_order_asked_for(served: Client) -> None:
+    response = get_range(served, "bytes=20-29,0-4,10-14")
+    parts = parse_byteranges(response.headers["Content-Type"], response.body)
+    assert [part[1] for part in parts] == [f"bytes 20-29/{SIZE}", f"bytes 0-4/{SIZE}",
+                                           f"bytes 10-14/{SIZE}"]
+
+
 def test_range_is_ignored_on_head(served: Client) -> None:
     response = served.head("/data.bin", {"Range": "bytes=0-9"})
     assert response.status == 200
@@ -176,6 +219,19 @@ def test_if_range_with_another_date_sends_the_whole_file(site: Path, served: Cli
     os.utime(site / "data.bin", (1_700_000_000, 1_700_000_000))
     date = formatdate(1_700_000_000 - 1, usegmt=True)
     assert get_range(served, "bytes=0-9", **{"If-Range": date}).status == 200
+
+
+@pytest.mark.parametrize(("age", "honoured"), [(0.5, False), (1.0, False), (1.5, True),
+                                              (2.5, True)])
+def test_if_range_date_is_trusted_only_once_the_file_is_over_a_second_old(
+        site: Path, served: Client, monkeypatch: pytest.MonkeyPatch, age: float,
+        honoured: bool) -> None:
+    os.utime(site / "data.bin", (1_700_000_000, 1_700_000_000))
+    date = formatdate(1_700_000_000, usegmt=True)
+    clock = SimpleNamespace(time=lambda: 1_700_000_000 + age)  # only this module's clock
+    monkeypatch.setattr(_conditions, "time", clock)
+    response = get_range(served, "bytes=0-9", **{"If-Range": date})
+    assert response.status == (206 if honoured else 200)
 
 
 def test_if_range_date_is_not_trusted_for_a_file_modified_this_second(site: Path,

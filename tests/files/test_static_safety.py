@@ -224,6 +224,17 @@ def test_listing_leaves_out_symlinks_that_lead_outside_or_nowhere(
     assert b'href="alias.txt"' in body
 
 
+def test_root_whose_name_ends_in_a_space_serves_its_files(tmp_path: Path) -> None:
+    root = tmp_path / "site "
+    root.mkdir()
+    (root / "a.txt").write_bytes(b"inside")
+    (tmp_path / "site  ").mkdir()
+    (tmp_path / "site  " / "a.txt").write_bytes(SECRET)
+    served = Client(files.routes(root))
+    assert served.get("/a.txt").body == b"inside"
+    assert_not_found(served.get("/%2e%2e/site%20%20/a.txt"))
+
+
 def test_symlinked_root_is_served_through_its_real_path(site: Path, tmp_path: Path) -> None:
     os.symlink(site, tmp_path / "link-to-site")
     served = Client(files.routes(tmp_path / "link-to-site"))
