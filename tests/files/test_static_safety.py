@@ -267,6 +267,19 @@ def test_dot_dot_stays_refused_with_hidden_true(client: ClientFactory) -> None:
     assert_not_found(client(hidden=True).get("/%2e%2e/outside/secret.txt"))
 
 
+def test_single_dot_segment_stays_refused_with_hidden_true(client: ClientFactory) -> None:
+    served = client(hidden=True)
+    for target in ("/./hello.txt", "/%2e/hello.txt", "/docs/./a.txt", "/./"):
+        assert served.get(target).status == 404, target
+
+
+@pytest.mark.parametrize("raw_path", ["hello.txt", "*", "", "static/hello.txt"])
+def test_path_that_does_not_start_with_a_slash_names_nothing(site: Path, raw_path: str) -> None:
+    with pytest.raises(HTTPError) as refused:
+        locate(raw_path, (), str(site), hidden=False)
+    assert refused.value.status_code == 404
+
+
 # -- writing -----------------------------------------------------------------------------------
 
 
