@@ -10,7 +10,8 @@ Theory of operation
 Three steps, each its own function: parse the arguments (`build_parser`,
 one ``_add_*_options`` function per group of options, so a new group is one
 more function in `OPTION_GROUPS`), turn them into what to serve and how
-(`_configure`), then serve until a signal (`_serve_threaded`, `_serve_trio`).
+(`_check_options`, `_load_served`, `_ssl_context`), then serve until a
+signal (`_serve_threaded`, `_serve_trio`).
 
 Every mistake a user can make on the command line, or in the module
 ``--app`` names, ends as one `UsageError` line on stderr and exit status 2
