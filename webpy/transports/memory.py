@@ -18,6 +18,7 @@ from typing import Any
 import h11
 
 from ..app import Application, ErrorRoutes, Headers, ReadWriteLock, Routes
+from ..app.locks import LockTable, acquire_blocking
 from ..protocol import Limits
 from .actions import READ_DRAIN, Acquire, Handle, Pull, Read, SendFile, Write
 from .driver import Site
@@ -68,12 +69,14 @@ class Client:
         *,
         limits: Limits | None = None,
         timeouts: Timeouts | None = None,
+        locks: LockTable[Any] | None = None,
         client_address: tuple[str, int] = ("127.0.0.1", 40000),
         host: str = "testserver",
         **options: Any,
     ) -> None:
         limits, timeouts = split_options(limits, timeouts, options)
-        self.site = Site(Application(routes, error_routes), limits, ReadWriteLock, timeouts)
+        self.site = Site(Application(routes, error_routes), limits, ReadWriteLock, timeouts,
+                         locks=locks)
         self.client_address = client_address
         self.host = host
 
@@ -233,7 +236,7 @@ class MemoryConnection:
                 action.file.seek(action.offset)
                 self._output += action.file.read(action.count)
             elif kind is Acquire:
-                action.lock.acquire(action.exclusive)
+                result = acquire_blocking(action.lock, action.exclusive)
             elif kind is Handle:
                 result = run_blocking(lifecycle, action, self._receive_for_handler,
                                       self._output.extend)

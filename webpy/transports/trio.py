@@ -33,8 +33,8 @@ from typing import Any
 
 import trio
 
-from ..app import Application, ErrorRoutes, Routes
-from ..app.locks import ReadWriteState
+from ..app import Application, ErrorRoutes, HTTPError, Routes
+from ..app.locks import LockTable, ReadWriteState
 from ..protocol import Limits
 from ..protocol.forwarded import TrustedProxies
 from .actions import (
@@ -81,7 +81,9 @@ class Server:
     a client gets 503. `thread_limit` bounds the threads running plain
     handlers and blocking body iterators (file reads have as many again).
     `grace_period` is how long requests in flight may take once the server is
-    cancelled, in seconds. With `proxy_protocol`, every connection must start
+    cancelled, in seconds. `locks` replaces the per-resource lock table with a
+    shared backend (`FileLocks`, `PostgresLocks`). With `proxy_protocol`, every
+    connection must start
     with a PROXY protocol header, which gives the client's address. With
     `forwarded_allow`, requests from those proxies take their client, scheme and
     Host from the forwarding headers (as for the threaded `HTTPServer`).
@@ -93,10 +95,11 @@ class Server:
                  thread_limit: int = 40, queue_size: int = 1024, grace_period: float = 5.0,
                  proxy_protocol: bool = False,
                  forwarded_allow: str | Sequence[str] | None = None,
-                 forwarded_header: str = "x-forwarded", **options: Any) -> None:
+                 forwarded_header: str = "x-forwarded", locks: LockTable[Any] | None = None,
+                 **options: Any) -> None:
         self.limits, self.timeouts = split_options(limits, timeouts, options)
         self.site = Site(Application(routes, error_routes), self.limits, ReadWriteLock,
-                         self.timeouts)
+                         self.timeouts, locks=locks)
         self.ssl_context = ssl_context
         self.proxy_protocol = proxy_protocol
         if forwarded_allow:
@@ -251,7 +254,7 @@ class _Connection:
                 elif kind is Pull:
                     result = await self._pull(action)
                 elif kind is Acquire:
-                    await action.lock.acquire(action.exclusive)
+                    result = await _acquire(action.lock, action.exclusive)
                 elif kind is SendFile:
                     await self._send_file(action)
                 elif kind is ShutdownWrite:
@@ -557,6 +560,23 @@ async def serve_listeners(
     """
     server = Server(routes, error_routes, **options)
     await server.serve_listeners(listeners, task_status=task_status)
+
+
+async def _acquire(lock: Any, exclusive: bool) -> HTTPError | None:
+    """Take a resource lock: trio's own is awaited, a blocking backend's waits in a thread.
+
+    A shared backend (`FileLocks`, `PostgresLocks`) says so with ``blocking``;
+    its wait is not cancellable (the thread would take the lock anyway). Its
+    refusal (`LockUnavailable`) goes back to the driver, which answers it.
+    """
+    try:
+        if getattr(lock, "blocking", False):
+            await trio.to_thread.run_sync(lock.acquire, exclusive)
+        else:
+            await lock.acquire(exclusive)
+    except HTTPError as refusal:
+        return refusal
+    return None
 
 
 def _read_region(file: Any, offset: int, size: int) -> bytes:
