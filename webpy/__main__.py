@@ -62,7 +62,10 @@ class Served:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 after a clean stop, 2 for a mistake)."""
+    """Run the command line; returns the exit status.
+
+    0 after a clean stop, 2 for a mistake, 130 for a Ctrl-C while starting.
+    """
     parser = build_parser()
     options = parser.parse_args(argv)
     try:
@@ -80,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _LifespanFailure as error:  # the ASGI application refused to start (or stop)
         print(f"webpy: error: {error}", file=sys.stderr, flush=True)
         return 3
+    except KeyboardInterrupt:  # Ctrl-C while starting (importing the app), before serving
+        print("webpy: interrupted while starting", file=sys.stderr, flush=True)
+        return 130
 
 
 # -- arguments ---------------------------------------------------------------------------

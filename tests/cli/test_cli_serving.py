@@ -6,6 +6,8 @@ import concurrent.futures
 import os
 import signal
 import ssl
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -153,3 +155,24 @@ def test_a_request_in_flight_finishes_within_the_grace_period(
         response = answer.result(timeout=TIMEOUT)
         assert (response.status_code, response.text) == (200, "finished after the stop began")
         assert server.process.wait(timeout=TIMEOUT) == 0
+
+
+def test_ctrl_c_while_the_app_is_still_importing_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "slowstart.py").write_text(
+        "import os\nprint('importing', flush=True)\n"
+        "open(os.environ['GATE']).read()  # a FIFO nobody opens: the import never ends\n")
+    os.mkfifo(tmp_path / "gate")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "webpy", "--app", "slowstart:routes", "-p", "0"], cwd=tmp_path,
+        env=environment(GATE=str(tmp_path / "gate")), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "importing\n"
+        process.send_signal(signal.SIGINT)
+        _, errors = process.communicate(timeout=TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert (process.returncode, errors) == (130, "webpy: interrupted while starting\n")
