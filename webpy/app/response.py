@@ -5,7 +5,8 @@ JSON, as Flask and FastAPI users expect), a binary file object or an
 iterable of bytes (sync or async) other than a list. `normalize_body` turns
 that into one of three forms, so transports never guess: `bytes`,
 `FileBody` (a region of a real file, which a socket transport may hand to
-`sendfile`) or `StreamBody` (chunks of possibly unknown length). Anything
+`sendfile`) or `StreamBody` (chunks of possibly unknown length). A file
+object's Content-Type comes from its name (`webpy.app.mediatypes`). Anything
 else is a TypeError naming the type, which the dispatcher logs, naming the
 handler, and answers with 500.
 """
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from .headers import Headers
+from .mediatypes import guess_type
 
 #: Content-Type of dict and list bodies.
 JSON_TYPE = "application/json"
@@ -107,7 +109,7 @@ def normalize_body(body: Any, headers: Headers) -> Body:
         return body
     if hasattr(body, "read"):
         if "content-type" not in headers:
-            headers["Content-Type"] = "application/octet-stream"
+            headers["Content-Type"] = _file_type(body)
         return _file_body(body)
     if isinstance(body, AsyncIterable):
         return StreamBody(aiter(body))
@@ -116,6 +118,15 @@ def normalize_body(body: Any, headers: Headers) -> Body:
     raise TypeError(f"a body of type {type(body).__name__} cannot be sent; a body is str, "
                     f"bytes, None, a dict or list (JSON), a binary file or an iterable of "
                     f"bytes")
+
+
+def _file_type(file: Any) -> str:
+    """A file's media type from its name (``open("notes.md", "rb")``), else octet-stream."""
+    name = getattr(file, "name", None)
+    kind, encoding = guess_type(name) if isinstance(name, str) else (None, None)
+    if kind is None or encoding is not None:  # a .gz sent as it is: an archive, not its content
+        return "application/octet-stream"
+    return f"{kind}; charset=utf-8" if kind.startswith("text/") else kind
 
 
 def _file_body(file: Any) -> Body:
