@@ -54,6 +54,16 @@ class Tiny(Recorder):
     max_body_bytes = 8
 
 
+class ReadsNothing(Recorder):
+    """Streams its body but answers without reading it: the body must still be skipped."""
+
+    stream_request_body = True
+
+    def do_put(self) -> tuple[int, str]:
+        self._record()
+        return 202, "body not read"
+
+
 class ReflectsPath(web.HTTPHandler):
     """Puts the decoded path into a response header: what uvicorn CVE-2020-7695 abused."""
 
@@ -65,6 +75,7 @@ class ReflectsPath(web.HTTPHandler):
 RECORDING_ROUTES: dict[str, type[web.HTTPHandler]] = {
     "/refuses": RefusesInPrepare,
     "/tiny": Tiny,
+    "/reads-nothing": ReadsNothing,
     r"/reflect/[\s\S]*": ReflectsPath,
     r"/[\s\S]*": Recorder,
 }

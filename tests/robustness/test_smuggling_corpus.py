@@ -136,6 +136,38 @@ def test_body_of_a_request_refused_in_prepare_never_runs_as_a_request(harness: H
     assert Recorder.seen == []
 
 
+@pytest.mark.parametrize("framing", ["Content-Length", "chunked"])
+def test_body_sent_after_an_expect_refusal_never_runs_as_a_request(
+        harness: Harness, framing: str) -> None:
+    # The client was told 401 before sending its body, and sends it anyway.
+    if framing == "chunked":
+        head, body = b"Transfer-Encoding: chunked", (b"%x\r\n" % len(SMUGGLED) + SMUGGLED
+                                                     + b"\r\n0\r\n\r\n")
+    else:
+        head, body = b"Content-Length: %d" % len(SMUGGLED), SMUGGLED
+    data = (b"PUT /refuses HTTP/1.1\r\nHost: test\r\nExpect: 100-continue\r\n" + head
+            + b"\r\n\r\n" + body)
+    assert _exchange_all(harness, data, 2) == [401]
+    assert Recorder.seen == []
+
+
+@pytest.mark.parametrize("framing", ["Content-Length", "chunked"])
+def test_body_a_handler_left_unread_never_runs_as_a_request(harness: Harness,
+                                                            framing: str) -> None:
+    if framing == "chunked":
+        head, body = b"Transfer-Encoding: chunked", (b"%x\r\n" % len(SMUGGLED) + SMUGGLED
+                                                     + b"\r\n0\r\n\r\n")
+    else:
+        head, body = b"Content-Length: %d" % len(SMUGGLED), SMUGGLED
+    data = (b"PUT /reads-nothing HTTP/1.1\r\nHost: test\r\n" + head + b"\r\n\r\n" + body
+            + b"GET /after HTTP/1.1\r\nHost: test\r\n\r\n")
+    statuses = _exchange_all(harness, data, 3)
+    # Skipping the body and serving /after, or closing after the 202, are both safe.
+    assert statuses in ([202, 200], [202])
+    assert ("GET", "/smuggled") not in Recorder.seen
+    assert Recorder.seen[0] == ("PUT", "/reads-nothing")
+
+
 def test_body_over_the_limit_never_runs_as_a_request(harness: Harness) -> None:
     data = (b"PUT /tiny HTTP/1.1\r\nHost: test\r\nContent-Length: %d\r\n\r\n" % len(SMUGGLED)
             + SMUGGLED)
