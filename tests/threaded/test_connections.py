@@ -57,27 +57,6 @@ def connect(server: web.HTTPServer) -> SocketRawConnection:
     return SocketRawConnection(server.server_address)
 
 
-def test_keep_alive_serves_several_requests_on_one_connection(start_server: ServerFactory) -> None:
-    server = start_server(ROUTES)
-    with httpx.Client(base_url=server.url, timeout=CLIENT_TIMEOUT) as client:
-        ports = {client.get("/whoami").text for _ in range(5)}
-    assert len(ports) == 1
-
-
-def test_pipelined_requests_are_answered_in_order(start_server: ServerFactory) -> None:
-    server = start_server(ROUTES)
-    connection = connect(server)
-    connection.send(b"GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n"
-                    b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nabcd"
-                    b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    reader = ResponseReader(connection)
-    first, second, third = reader.read(), reader.read("POST"), reader.read()
-    assert first is not None and first.body.isdigit()
-    assert second is not None and second.body == b"4"
-    assert third is not None and third.body == b"hello"
-    assert reader.at_eof()
-
-
 def test_100_continue_is_sent_before_the_body_over_the_wire(start_server: ServerFactory) -> None:
     server = start_server(ROUTES)
     connection = connect(server)
@@ -119,17 +98,6 @@ def _send_ignoring_reset(connection: SocketRawConnection, data: bytes) -> None:
         pass  # the server may stop reading once it has drained enough
 
 
-def test_slow_head_gets_408_while_other_clients_are_served(start_server: ServerFactory) -> None:
-    server = start_server(ROUTES, head_timeout=0.5)
-    slow = connect(server)
-    slow.send(b"GET / HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
-    assert httpx.get(server.url, timeout=CLIENT_TIMEOUT).text == "hello"
-    reader = ResponseReader(slow)
-    response = reader.read()
-    assert response is not None and response.status == 408
-    assert reader.at_eof()
-
-
 def test_trickled_head_cannot_extend_its_deadline(start_server: ServerFactory) -> None:
     server = start_server(ROUTES, head_timeout=0.5)
     slow = connect(server)
@@ -148,15 +116,6 @@ def test_trickled_head_cannot_extend_its_deadline(start_server: ServerFactory) -
         if received:
             break
     assert received.startswith(b"HTTP/1.1 408 ")
-
-
-def test_idle_keep_alive_connection_is_closed_silently(start_server: ServerFactory) -> None:
-    server = start_server(ROUTES, keepalive_timeout=0.3)
-    connection = connect(server)
-    connection.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    reader = ResponseReader(connection)
-    assert reader.read() is not None
-    assert connection.receive_until_closed() == b""
 
 
 def test_idle_and_half_sent_connections_do_not_hold_workers(start_server: ServerFactory) -> None:
@@ -180,9 +139,9 @@ def test_many_idle_connections_do_not_starve_a_new_client(start_server: ServerFa
     if hard != resource.RLIM_INFINITY and hard < 2 * count + 100:
         pytest.skip(f"needs {2 * count + 100} file descriptors, the limit is {hard}")
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4 * count)), hard))
-    server = start_server(ROUTES, max_connections=count + 100, backlog=4096)
     idle = []
     try:
+        server = start_server(ROUTES, max_connections=count + 100, backlog=4096)
         for _ in range(count):
             idle.append(socket.create_connection(server.server_address, timeout=CLIENT_TIMEOUT))
         assert httpx.get(server.url, timeout=CLIENT_TIMEOUT).text == "hello"
@@ -191,23 +150,7 @@ def test_many_idle_connections_do_not_starve_a_new_client(start_server: ServerFa
     finally:
         for sock in idle:
             sock.close()
-
-
-def test_connections_beyond_the_limit_get_503_with_retry_after(
-        start_server: ServerFactory) -> None:
-    server = start_server(ROUTES, max_connections=2)
-    held = [connect(server) for _ in range(2)]
-    for connection in held:  # make sure the server has accepted both
-        connection.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert ResponseReader(connection).read() is not None
-    extra = connect(server)
-    reader = ResponseReader(extra)
-    response = reader.read()
-    assert response is not None and response.status == 503
-    assert response.headers["retry-after"].isdigit()
-    held[0].close()
-    for connection in held[1:]:
-        connection.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))  # as the rest of the run had it
 
 
 def test_handler_exception_is_a_logged_500_and_the_worker_survives(
@@ -239,17 +182,6 @@ def test_client_vanishing_mid_request_costs_nothing(start_server: ServerFactory)
         connection.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab")
         connection.close()
     assert httpx.get(server.url, timeout=CLIENT_TIMEOUT).text == "hello"
-
-
-def test_client_that_stops_reading_is_dropped_after_the_write_timeout(
-        start_server: ServerFactory) -> None:
-    server = start_server(ROUTES, threads=1, write_timeout=0.3)
-    stalled = connect(server)
-    stalled.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    stalled.send(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
-    # With one worker, this answer proves the stalled response gave its thread back.
-    assert httpx.get(server.url, timeout=CLIENT_TIMEOUT).text == "hello"
-    stalled.close()
 
 
 def test_ipv6_loopback_is_served(start_server: ServerFactory) -> None:

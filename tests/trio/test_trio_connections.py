@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import socket
 import struct
@@ -194,43 +193,6 @@ def test_head_trickled_byte_by_byte_still_times_out() -> None:
     run(main, mock_clock=True)
 
 
-def test_idle_keep_alive_connection_is_closed_silently() -> None:
-    class Hello(web.HTTPHandler):
-        async def do_get(self) -> tuple[int, str]:
-            return 200, "hello"
-
-    server = Server({"/": Hello}, keepalive_timeout=5.0)
-
-    async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            client = connect(server, nursery)
-            reader = Reader(client)
-            for _ in range(2):  # kept alive between requests...
-                await client.send_all(request("GET", "/"))
-                response = await reader.response()
-                assert response is not None and response.text == "hello"
-            assert await reader.rest() == b""  # ... then closed, without a word
-
-    run(main, mock_clock=True)
-
-
-def test_stalled_request_body_gets_408() -> None:
-    class Upload(web.HTTPHandler):
-        async def do_post(self) -> tuple[int, bytes]:
-            return 200, self.request.body
-
-    server = Server({"/": Upload}, body_timeout=3.0)
-
-    async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            client = connect(server, nursery)
-            await client.send_all(request("POST", "/", b"0123456789")[:-5])
-            response = await Reader(client).response("POST")
-            assert response is not None and response.status == 408
-
-    run(main, mock_clock=True)
-
-
 def test_stalled_streamed_body_gets_408_from_the_handler() -> None:
     class Upload(web.HTTPHandler):
         stream_request_body = True
@@ -271,45 +233,6 @@ def test_client_that_stops_reading_is_dropped_after_write_timeout(
     with caplog.at_level(logging.DEBUG, logger="webpy"):
         run(main, mock_clock=True)
     assert any("TooSlowError" in record.getMessage() for record in caplog.records)
-
-
-def test_head_timeout_over_tcp_answers_408() -> None:
-    async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            addresses = await nursery.start(
-                functools.partial(serve, {}, "127.0.0.1", 0, head_timeout=0.2))
-            client = await trio.open_tcp_stream(*addresses[0])
-            await client.send_all(b"GET / HTTP/1.1\r\nHost:")
-            response = await Reader(client).response()
-            assert response is not None and response.status == 408
-            await client.aclose()
-            nursery.cancel_scope.cancel()
-
-    run(main)
-
-
-def test_connection_over_the_limit_gets_503() -> None:
-    class Hello(web.HTTPHandler):
-        async def do_get(self) -> tuple[int, str]:
-            return 200, "hello"
-
-    async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            addresses = await nursery.start(
-                functools.partial(serve, {"/": Hello}, "127.0.0.1", 0, max_connections=1))
-            first = await trio.open_tcp_stream(*addresses[0])
-            await first.send_all(request("GET", "/"))
-            first_reader = Reader(first)
-            assert (await first_reader.response()) is not None  # the first is in
-            second = await trio.open_tcp_stream(*addresses[0])
-            response = await Reader(second).response()
-            assert response is not None and response.status == 503
-            assert response.headers["retry-after"] == "1"
-            await first.aclose()
-            await second.aclose()
-            nursery.cancel_scope.cancel()
-
-    run(main)
 
 
 def test_serve_listeners_serves_caller_made_listeners() -> None:

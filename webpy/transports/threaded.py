@@ -130,6 +130,8 @@ class HTTPServer:
         self._queue: collections.deque[_Connection] = collections.deque()
         self._workers: list[threading.Thread] = []
         self._leadership = Leadership()
+        #: Set once a stop has waited for the last connections: the sweeper ends then, not before.
+        self._halted = threading.Event()
         self._stopping, self._stopped, self._emptied = (threading.Event(), threading.Event(),
                                                         threading.Event())
         self._lifecycle_lock = threading.Lock()
@@ -230,8 +232,9 @@ class HTTPServer:
             if connection.claim.acquire(False):
                 connection.lifecycle.expire_if_idle()
                 self._expire(connection, time.monotonic())
-        if self._connections:
+        if self._connections:  # the loop and the sweeper serve them meanwhile
             self._emptied.wait(max(deadline - time.monotonic(), 0))
+        self._halted.set()
         os.write(self._wake[1], b"x")
         self._leadership.stop()
         for worker in self._workers:
@@ -260,6 +263,7 @@ class HTTPServer:
         self._leadership = Leadership()
         self._ready.clear()
         self._emptied.clear()
+        self._halted.clear()
         self._epoll = select.epoll()
         self._wake = os.pipe()
         self._epoll.register(self._wake[0], select.EPOLLIN)
@@ -497,7 +501,7 @@ class HTTPServer:
     def _sweep(self) -> None:
         """Expire parked connections whose deadline passed, and queued requests past theirs."""
         interval = self.timeouts.sweep_interval()
-        while not self._stopping.wait(interval):
+        while not self._halted.wait(interval):
             now = time.monotonic()
             for connection in list(self._queue):
                 if connection.queued_until < now:
