@@ -390,3 +390,30 @@ def test_application_runs_on_a_worker_thread_never_the_event_loop(transport: str
         name = client.get(base).text
     # Not the test's thread, and on trio not the thread running trio's event loop.
     assert name not in ("MainThread", "trio-server", threading.current_thread().name)
+
+
+def test_file_wrapper_goes_out_with_sendfile_on_the_threaded_server(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    path = tmp_path / "big.bin"
+    path.write_bytes(os.urandom(2 * 1024 * 1024))
+    sent_by_sendfile: list[int] = []
+    real_sendfile = os.sendfile
+
+    def counting_sendfile(out_fd: int, in_fd: int, offset: int | None, count: int) -> int:
+        sent = real_sendfile(out_fd, in_fd, offset, count)
+        sent_by_sendfile.append(sent)
+        return sent
+
+    monkeypatch.setattr(os, "sendfile", counting_sendfile)
+
+    def download(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return environ["wsgi.file_wrapper"](path.open("rb"))
+
+    with (served(wsgi.mount("/", download), "threaded") as base,
+          httpx.Client(timeout=TIMEOUT) as client):
+        response = client.get(base)
+    assert response.content == path.read_bytes()
+    assert sum(sent_by_sendfile) == path.stat().st_size  # every byte, none copied through Python
