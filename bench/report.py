@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.procs import REPO
-from bench.servers import APP_SERVERS, FILE_SERVERS
+from bench.servers import APP_SERVERS, FILE_SERVERS, KV_SERVERS
 
 BENCHMARKS = REPO / "BENCHMARKS.md"
 CHART = REPO / "bench" / "ratios.png"
@@ -44,6 +44,10 @@ FILE_COLUMNS = (
     RatioColumn("100 MiB file MB/s", "static-100m", "mbps"),
 )
 MEMORY_COLUMNS = (RatioColumn("test client req/s", "inmemory", "rps"),)
+KV_COLUMNS = (
+    RatioColumn("key-value API req/s", "kv-16", "rps"),
+    RatioColumn("key-value API p99", "kv-16", "p99_ms", higher_is_better=False),
+)
 
 Row = tuple[str, list[float | None]]
 
@@ -97,8 +101,12 @@ def comparisons(
         for s in ("falcon-testclient", "starlette-testclient")
         if "webpy-memory" in servers and s in servers
     ]
+    kv = [("webpy-threaded-kv", s) for s in KV_SERVERS
+          if s != "webpy-threaded-kv" and s in servers and "webpy-threaded-kv" in servers]
     return [
         ("HTTP servers", APP_COLUMNS, app),
+        ("Key-value JSON REST API (the seed's example, as each framework's users write it)",
+         KV_COLUMNS, kv),
         ("Static files", FILE_COLUMNS, files),
         ("In-process test clients", MEMORY_COLUMNS, memory),
     ]
@@ -223,6 +231,14 @@ def absolute_sections(results: Results) -> list[str]:
                 ]
             )
         out += [*_table(header, rows), ""]
+
+    if any(r["scenario"] == "kv-16" for r in results):
+        out += ["### Key-value JSON REST API (wrk -t1 -c16, 80% GET / 20% PUT, "
+                "req/s and latency in ms)", ""]
+        rows = [[s, _cell(idx.get(("kv-16", s)), "rps"), _cell(idx.get(("kv-16", s)), "p50_ms", 2),
+                 _cell(idx.get(("kv-16", s)), "p99_ms", 2), _cpu_cell(idx.get(("kv-16", s)))]
+                for s in _order(results, {"kv-16"})]
+        out += [*_table(["server", "req/s", "p50", "p99", "CPU µs/request user + sys"], rows), ""]
 
     if any(r["scenario"] == "upload" for r in results):
         out += ["### 10 MiB upload (curl, POST /upload, body streamed by the app)", ""]

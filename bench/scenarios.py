@@ -23,7 +23,13 @@ from typing import Any
 
 from bench import procs
 from bench.procs import CLIENT_CPU, HOST, SERVER_CPU, Running, ServerUnavailable, pin
-from bench.servers import Server, select_app_servers, select_file_servers, webpy_limit_notes
+from bench.servers import (
+    Server,
+    select_app_servers,
+    select_file_servers,
+    select_kv_servers,
+    webpy_limit_notes,
+)
 from bench.wrk import WrkFailed, WrkResult, run_wrk
 
 PY = sys.executable
@@ -600,6 +606,27 @@ def run_callgrind_scenario(ctx: Context) -> list[Result]:
     return run_callgrind(ctx)
 
 
+KV_SCRIPT = Path(__file__).resolve().parent / "wrk_kv.lua"
+
+
+def kv_load(ctx: Context, running: Running) -> tuple[dict[str, float], list[str]]:
+    """The key-value REST cycle (80% GET, 20% PUT of small JSON documents), 16 connections."""
+    s = ctx.settings
+    run_wrk(running.port, 16, max(s.warmup_s, 1), script=KV_SCRIPT)  # every key written
+    user, system = procs.cpu_seconds(running.pid)
+    w = run_wrk(running.port, 16, s.duration_s, script=KV_SCRIPT, log_name=f"kv-{running.name}")
+    user_after, system_after = procs.cpu_seconds(running.pid)
+    _alive(running)
+    metrics, notes = _wrk_metrics(w)
+    metrics["user_us"] = (user_after - user) / w.requests * 1e6
+    metrics["sys_us"] = (system_after - system) / w.requests * 1e6
+    return metrics, notes
+
+
+def _kv(ctx: Context) -> list[Server]:
+    return select_kv_servers(ctx.server_names)
+
+
 def _app(ctx: Context) -> list[Server]:
     return ctx.app_servers
 
@@ -630,6 +657,14 @@ SCENARIOS: dict[str, Scenario] = {
             "Hello world, a new connection per request (16 at a time)",
             _app,
             hello_load(16, close=True),
+            needs=("wrk",),
+        ),
+        Scenario(
+            "kv-16",
+            "Key-value JSON REST API, 80% GET / 20% PUT, keep-alive, 16 connections",
+            _kv,
+            kv_load,
+            probe_path="/kv/probe",
             needs=("wrk",),
         ),
         Scenario(
@@ -678,6 +713,7 @@ DEFAULT_ORDER = [
     "hello-16",
     "hello-256",
     "close",
+    "kv-16",
     "upload",
     "static-1m",
     "static-100m",

@@ -206,6 +206,53 @@ APP_SERVERS: dict[str, Server] = {
 }
 
 
+KV_SERVERS: dict[str, Server] = {
+    s.name: s
+    for s in [
+        Server(
+            "webpy-threaded-kv",
+            _python(f"-m webpy --app bench.apps.kv_webpy:routes {WEBPY_FLAGS} "
+                    "--transport threaded"),
+            "webpy",
+            "webpy, threaded transport, handlers returning dicts (sent as JSON)",
+        ),
+        Server(
+            "flask-waitress",
+            _python(
+                "-m waitress --listen={host}:{port} --threads=4 --connection-limit=11000 "
+                "--backlog=2048 bench.apps.kv_flask:app"
+            ),
+            "flask",
+            "Flask on waitress (4 threads)",
+        ),
+        Server(
+            "fastapi-uvicorn",
+            _python(
+                "-m uvicorn bench.apps.kv_fastapi:app --host {host} --port {port} --http h11 "
+                "--loop asyncio --no-access-log --workers 1 --log-level warning"
+            ),
+            "fastapi",
+            "FastAPI on uvicorn --http h11, one worker, async def endpoints",
+        ),
+        Server(
+            "falcon-waitress",
+            _python(
+                "-m waitress --listen={host}:{port} --threads=4 --connection-limit=11000 "
+                "--backlog=2048 bench.apps.kv_falcon:app"
+            ),
+            "falcon",
+            "falcon on waitress (4 threads)",
+        ),
+    ]
+}
+
+
+def select_kv_servers(names: list[str] | None) -> list[Server]:
+    """The key-value API servers: all, or those named (webpy's always, as the subject)."""
+    return [s for s in KV_SERVERS.values()
+            if not names or s.name in names or s.package == "webpy"]
+
+
 def nginx_path() -> str | None:
     """nginx lives in /usr/sbin, which is not on every user's PATH."""
     return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
@@ -324,4 +371,4 @@ def select_file_servers(names: list[str] | None) -> list[Server]:
 
 
 def known_server_names() -> list[str]:
-    return [*APP_SERVERS, *FILE_SERVERS]
+    return [*APP_SERVERS, *FILE_SERVERS, *KV_SERVERS]

@@ -106,8 +106,18 @@ def run_wrk(
     headers: tuple[str, ...] = (),
     log_name: str | None = None,
     timeout_s: int = 2,
+    script: Path | None = None,
 ) -> WrkResult:
-    """``wrk -t1 -cN -dSs --latency`` against loopback, bounded by a subprocess timeout."""
+    """``wrk -t1 -cN -dSs --latency`` against loopback, bounded by a subprocess timeout.
+
+    `script` is a Lua file with a ``request`` function (a mix of requests); the summary
+    reporter is appended to it.
+    """
+    lua = LUA
+    if script is not None:
+        OUT.mkdir(parents=True, exist_ok=True)
+        lua = OUT / f"wrk-{script.stem}-with-report.lua"
+        lua.write_text(script.read_text() + "\n" + LUA.read_text())
     exe = wrk_path()
     if exe is None:
         raise WrkFailed("wrk not found (install it: python bench/run.py --setup)")
@@ -120,7 +130,7 @@ def run_wrk(
         f"--timeout={timeout_s}s",
         "--latency",
         "-s",
-        str(LUA),
+        str(lua),
     ]
     for h in headers:
         cmd += ["-H", h]
