@@ -1,6 +1,6 @@
 """The key-value JSON REST API as a FastAPI user writes it (served by uvicorn)."""
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, HTTPException
 
@@ -16,7 +16,7 @@ async def get(key: str) -> Any:
 
 
 @app.put("/kv/{key:path}")
-async def put(key: str, document: Any = Body(...)) -> dict[str, str]:
+async def put(key: str, document: Annotated[Any, Body()]) -> dict[str, str]:
     documents[key] = document
     return {"stored": key}
 
