@@ -201,7 +201,8 @@ class FileHandler(HTTPHandler):
         if not stat.S_ISREG(status.st_mode):
             raise HTTPError(404)
         content_type = self.content_type(path)
-        self._cache_control("/" + os.path.relpath(path, self.config.root).replace(os.sep, "/"))
+        if self.config.cache_control.rules:
+            self._cache_control("/" + os.path.relpath(path, self.config.root).replace(os.sep, "/"))
         offered = self._offered_codings(path, status, content_type)
         if not offered:
             return self._file_response(file, status, content_type, None)
@@ -233,16 +234,20 @@ class FileHandler(HTTPHandler):
         for coding in CODINGS:
             if config.precompressed:
                 variant = path + coding.suffix
+                found: os.stat_result | None
                 try:
-                    found = os.stat(variant)  # most files have none: one failed stat
+                    found = os.lstat(variant)  # most files have none: one failed lstat
+                    if stat.S_ISLNK(found.st_mode):  # a symlink must lead inside the root
+                        variant = os.path.realpath(variant)
+                        found = os.stat(variant) if is_inside(variant, config.root,
+                                                              config.hidden) else None
                 except OSError:
                     found = None
+                # `path` is real, so a plain file beside it is inside the root too.
                 if (found is not None and stat.S_ISREG(found.st_mode)
                         and found.st_mtime_ns >= status.st_mtime_ns):
-                    variant = os.path.realpath(variant)  # a symlink must stay inside
-                    if is_inside(variant, config.root, config.hidden):
-                        offered[coding.name] = (coding, variant)
-                        continue
+                    offered[coding.name] = (coding, variant)
+                    continue
             if compressible and coding.available:
                 offered[coding.name] = (coding, None)
         return offered
@@ -274,8 +279,8 @@ class FileHandler(HTTPHandler):
     def _cache_control(self, path: str, default: str | None = None) -> None:
         """Set Cache-Control for the mount-relative `path` from the mount's rules.
 
-        Listings default to ``no-cache``: they have no validator, and change
-        whenever a file below them does.
+        Listings default to ``no-cache``: they change whenever a file below
+        them does, so a cache should ask (their ETag makes that a 304).
         """
         value = self.config.cache_control.value_for(path) or default
         if value is not None:
