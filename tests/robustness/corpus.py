@@ -321,6 +321,9 @@ CASES: list[Case] = [
          "RFC 9112 section 2.3 (HTTP-name is case-sensitive)"),
     Case("no version", b"GET /victim\r\nHost: test\r\n\r\n",
          "RFC 9112 section 3 (HTTP/0.9 is not served)"),
+    Case("fragment in the target", b"GET /victim#fragment HTTP/1.1\r\nHost: test\r\n\r\n",
+         "RFC 9112 section 3.2.1 (origin-form has no fragment; clients never send one)",
+         known_bug="a '#' in the target is accepted and reaches the handler as part of the path"),
     Case("missing Host on HTTP/1.1", b"GET /victim HTTP/1.1\r\n\r\n", "RFC 9112 section 3.2"),
     Case("two Host fields", _GET + b"Host: other\r\n\r\n", "RFC 9112 section 3.2"),
 ]
