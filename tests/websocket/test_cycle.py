@@ -232,7 +232,7 @@ def test_the_handler_picks_a_subprotocol_the_client_offered() -> None:
     assert Recorder.log[0][:2] == ("connect", "chat.v2")
 
 
-def test_the_101_is_what_h11_writes_with_the_accept_token() -> None:
+def test_the_101_carries_the_accept_token() -> None:
     client = ByteClient()
     begun, _, _ = begin(ROUTES, client)
     upgrade = vet(begun)  # type: ignore[arg-type]

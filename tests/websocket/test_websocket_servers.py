@@ -27,11 +27,6 @@ from .wsclient import ByteClient, masked_frame
 #: Turns a hang into a failure; never a measure of speed.
 HANG = 10.0
 
-#: Until the transports route upgrade requests to the WebSocket cycle, these fail (501).
-pytestmark = pytest.mark.xfail(
-    strict=True, reason="the transports do not route upgrades yet (see REQUESTS.md, issue 13)")
-
-
 class Events:
     """What the handlers saw, handed to the test thread as it happens."""
 

@@ -18,7 +18,8 @@ out whether the client is still there, because a write to a closed
 connection fails.
 
 How the application learns that the client left: the transport closes the
-body iterator when the connection ends (a failed write, a server stop), and
+body iterator when the connection ends (a failed write, a dropped
+connection), and
 closing it runs the stream's `on_close` callbacks and makes `send` raise
 `StreamClosed`. A loop feeding the stream can also check `stream.open`.
 Nothing runs on for a reader that left: at the latest one heartbeat (plus
@@ -31,6 +32,11 @@ therefore bounded by `threads - 1`; size the pool for them, or serve them
 from the trio transport, where a stream waits in a worker thread bounded by
 `thread_limit`, or write an ``async`` generator of events (see
 `EventStreamHandler.encode`), which holds no thread at all.
+
+A graceful server stop ends every `EventStream` at once (`on_server_stop`):
+the events already sent go out, then the response ends cleanly and the
+client's EventSource reconnects elsewhere. A generator cannot be ended from
+another thread; it is closed when the grace period ends.
 
 `Last-Event-ID`, sent by a reconnecting browser, is `last_event_id(request)`
 (and `self.last_event_id` in an `EventStreamHandler`).
@@ -149,6 +155,10 @@ class EventStream:
                 self._pending.put_nowait(_END)
             except queue.Full:
                 self._finish()
+
+    def on_server_stop(self) -> None:
+        """Called by the server when a graceful stop begins: the stream ends cleanly."""
+        self.end()
 
     def on_close(self, callback: Callable[[], None]) -> None:
         """Call `callback()` once the stream is over, whoever ended it (at once if it is)."""

@@ -93,6 +93,7 @@ class _Happened(enum.Enum):
     RESPONSE_END = "a response ended, keeping the connection"
     RESPONSE_END_CLOSE = "a response ended, closing the connection"
     RESPONSE_FAILED = "a response could not be completed"
+    SWITCH = "a 101 handed the connection to another protocol"
     CLIENT_CLOSED = "the client closed between requests"
     ERROR = "the client broke the protocol or a limit"
 
@@ -109,6 +110,7 @@ _TRANSITIONS: dict[tuple[State, _Happened], State] = {
     (_S.BODY, _H.RESPONSE_START): _S.RESPONDING_EARLY,
     (_S.BODY, _H.ERROR): _S.BROKEN,
     (_S.REQUEST_DONE, _H.RESPONSE_START): _S.RESPONDING,
+    (_S.REQUEST_DONE, _H.SWITCH): _S.CLOSED,  # what follows is no longer HTTP
     (_S.RESPONDING, _H.RESPONSE_END): _S.AWAIT_HEAD,
     (_S.RESPONDING, _H.RESPONSE_END_CLOSE): _S.CLOSED,
     (_S.RESPONDING, _H.RESPONSE_FAILED): _S.CLOSED,
@@ -346,6 +348,20 @@ class ServerConnection:
         if body and self._framing is Framing.LENGTH:
             return head + body
         return head
+
+    def switch_protocols(self, headers: list[tuple[bytes, bytes]]) -> tuple[bytes, bytes]:
+        """Answer the request with 101 Switching Protocols, once it has been read whole.
+
+        Returns the 101's bytes and the bytes received after the request: they
+        belong to the new protocol (a WebSocket client may send its first frame
+        in the same packet as its handshake). The connection is done with HTTP.
+        Raises `InvalidResponse` for a field that may not be sent.
+        """
+        head = writer.write_informational(101, [(b"Server", self._server_header), *headers])
+        self._move(_Happened.SWITCH)
+        trailing = bytes(self._buffer)
+        self._buffer.clear()
+        return head, trailing
 
     @property
     def can_respond(self) -> bool:

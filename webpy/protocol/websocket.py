@@ -42,7 +42,6 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import h11
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import (
     BytesMessage,
@@ -54,6 +53,7 @@ from wsproto.extensions import Extension, PerMessageDeflate
 from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import LocalProtocolError, generate_accept_token, split_comma_header
 
+from . import writer
 from .events import NEED_DATA, Wait
 
 #: The only version of the protocol there is (RFC 6455).
@@ -177,20 +177,12 @@ def read_handshake(method: str, http_version: str, headers: Iterable[tuple[str, 
 
 
 def switching_protocols(fields: list[tuple[bytes, bytes]]) -> bytes:
-    """The bytes of a ``101 Switching Protocols`` head with `fields`, serialised by h11.
+    """The bytes of a ``101 Switching Protocols`` head with `fields`.
 
-    h11 writes a 101 only on a connection that received an upgrade request,
-    so a minimal one is played to it; the request itself was vetted already.
+    On a server connection `ServerConnection.switch_protocols` writes it (and
+    hands over the bytes that followed); this is for a session on its own.
     """
-    peer = h11.Connection(h11.SERVER)
-    peer.receive_data(b"GET / HTTP/1.1\r\nHost: _\r\nConnection: upgrade\r\n"
-                      b"Upgrade: websocket\r\n\r\n")
-    while type(peer.next_event()) is not h11.EndOfMessage:
-        pass
-    data = peer.send(h11.InformationalResponse(status_code=101, headers=fields,
-                                               reason=b"Switching Protocols"))
-    assert data is not None
-    return data
+    return writer.write_informational(101, fields)
 
 
 def _valid_key(key: str) -> bool:

@@ -25,13 +25,16 @@ action         result to send back
                `Handle.refuse` when no worker is free in time
 `Pull`         ``pull.next()`` (or ``await pull.anext()``): bytes, None at
                the end, or `PullFailed`
+`WebSocketRead` as `Read`, or `WOKEN` when the wake-up it was parked with
+               (`park(wake)`) was called: an open WebSocket has something
+               to send (`transports.websocket`)
 ============== ===============================================================
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..app import Call, HTTPError, Response, StreamBody
@@ -152,8 +155,40 @@ class Pull:
             return PullFailed(error)
 
 
+@dataclass(frozen=True, slots=True)
+class WebSocketRead:
+    """An open WebSocket waits for the client: a `Read` that another thread may cut short.
+
+    The deadline is now + `seconds` (the socket's keep-alive policy). A
+    transport parks the connection as for an idle `Read`, then calls
+    `park(wake)`; if that returns True there is something to send already,
+    and it calls `wake()` itself. `wake()` may be called later from any
+    thread: the transport then resumes the read with `WOKEN` if it is still
+    waiting (a late or spurious wake-up is harmless).
+    """
+
+    seconds: float
+    link: Any = field(compare=False)  # the socket's `websocket.Link`
+    phase = "websocket"
+
+    def park(self, wake: Callable[[], None]) -> bool:
+        return self.link.park(wake)  # type: ignore[no-any-return]
+
+    def going_away(self) -> bool:
+        """The server is stopping: close with 1001 when the read ends (True the first time)."""
+        return self.link.going_away()  # type: ignore[no-any-return]
+
+
+class _Woken:
+    def __repr__(self) -> str:
+        return "WOKEN"
+
+
+#: What a `WebSocketRead` returns when its wake-up was called.
+WOKEN = _Woken()
+
 Action = (Read | Write | SendFile | ShutdownWrite | Peek | Consume | Handshake | Acquire | Handle
-          | Pull)
+          | Pull | WebSocketRead)
 
 READ_IDLE = Read("idle")
 READ_HEAD = Read("head")

@@ -26,6 +26,7 @@ reset.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Generator
 from typing import Any
@@ -34,6 +35,7 @@ from urllib.parse import quote
 from .._version import __version__
 from ..app import Application, Call, FileBody, HTTPError, Request, Response, StreamBody
 from ..app.locks import LockTable, ResourceLocks
+from ..app.websocket import WebSocketHandler
 from ..protocol import (
     NEED_DATA,
     BodyChunk,
@@ -106,12 +108,35 @@ class Site:
         self.locks: LockTable[Any] = locks if locks is not None else ResourceLocks(new_lock)
         self.server_header = server_header
         self.stopping = False
+        #: What ends each event stream being sent (`on_server_stop`), for `stop`.
+        self._open_streams: set[Callable[[], None]] = set()
+        self._streams_lock = threading.Lock()
         self.trusted_proxies: TrustedProxies | None = None
         self._clock = clock
         self._date_second = -1
         self._date = b""
         self._log_second = -1
         self._log_date = ""
+
+    def stop(self) -> None:
+        """A graceful stop begins: responses close their connections, and response
+        bodies that can end early (an event stream's `on_server_stop`) end now."""
+        self.stopping = True
+        with self._streams_lock:
+            endings = list(self._open_streams)
+        for end in endings:
+            end()
+
+    def stream_opened(self, end: Callable[[], None]) -> None:
+        """An event stream is being sent; `end()` finishes it (at once if stopping)."""
+        with self._streams_lock:
+            self._open_streams.add(end)
+        if self.stopping:
+            end()
+
+    def stream_closed(self, end: Callable[[], None]) -> None:
+        with self._streams_lock:
+            self._open_streams.discard(end)
 
     def date(self) -> bytes:
         now = int(self._clock())
@@ -209,6 +234,10 @@ class ConnectionDriver:
         if type(begun) is Response:
             return (yield from self._respond(head, request, begun))
         call: Call = begun  # type: ignore[assignment]
+        if isinstance(call.handler, WebSocketHandler):  # the connection is handed over
+            from .websocket import take_over
+
+            return (yield from take_over(self, head, request, call))
         body: bytes | None = None
         if not call.stream_body:
             try:
@@ -349,6 +378,18 @@ class ConnectionDriver:
         """Send a streamed body; return its size, or -1 if it failed midway."""
         connection = self.connection
         yield Write(start)
+        # An event stream (`app.sse`) never ends on its own: a graceful stop ends it.
+        end = getattr(body.chunks, "on_server_stop", None)
+        if end is not None and connection.response_has_body:
+            self.site.stream_opened(end)
+            try:
+                return (yield from self._pull_all(body, request))
+            finally:
+                self.site.stream_closed(end)
+        return (yield from self._pull_all(body, request))
+
+    def _pull_all(self, body: StreamBody, request: Request) -> Generator[Action, Any, int]:
+        connection = self.connection
         sent = 0
         if connection.response_has_body:
             pull = Pull(body)

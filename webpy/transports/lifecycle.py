@@ -68,6 +68,7 @@ from .actions import (
     Peek,
     Read,
     SendFile,
+    WebSocketRead,
     Write,
 )
 from .driver import BodyReader, ConnectionDriver, Site, drain
@@ -118,8 +119,10 @@ class Lifecycle:
 
     @property
     def idle(self) -> bool:
-        """Waiting for a next request that has not begun: a graceful stop may end it."""
-        return self.action is _READ_IDLE
+        """Waiting for a next request, or an open WebSocket's next message: a graceful
+        stop may end it."""
+        action = self.action
+        return action is _READ_IDLE or type(action) is WebSocketRead
 
     def start(self) -> Action:
         """The first action."""
@@ -137,8 +140,9 @@ class Lifecycle:
 
     def expire_if_idle(self) -> None:
         """A graceful stop began: an idle wait ends now (after one last look for bytes)."""
-        if self.action is _READ_IDLE:
-            self.deadline = -math.inf
+        action = self.action
+        if action is _READ_IDLE or (isinstance(action, WebSocketRead) and action.going_away()):
+            self.deadline = -math.inf  # a WebSocket then closes with 1001 Going Away
 
     def close(self) -> None:
         """The transport gave up on the connection: release locks, close response bodies."""
@@ -173,6 +177,9 @@ class Lifecycle:
                 self.deadline = self._drain_deadline
         elif kind is Write or kind is SendFile:
             self.deadline = self._clock() + timeouts.write_timeout
+        elif type(action) is WebSocketRead:  # a stop that began meanwhile: Going Away now
+            self.deadline = -math.inf if self._site.stopping and action.going_away() else (
+                self._clock() + action.seconds)
         elif kind is Peek or kind is Handshake or kind is Consume:
             assert self._head_deadline is not None
             self.deadline = self._head_deadline

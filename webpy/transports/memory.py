@@ -20,7 +20,7 @@ import h11
 from ..app import Application, ErrorRoutes, Headers, ReadWriteLock, Routes
 from ..app.locks import LockTable, acquire_blocking
 from ..protocol import Limits
-from .actions import READ_DRAIN, Acquire, Handle, Pull, Read, SendFile, Write
+from .actions import READ_DRAIN, Acquire, Handle, Pull, Read, SendFile, WebSocketRead, Write
 from .driver import Site
 from .lifecycle import Lifecycle, run_blocking
 from .settings import Timeouts, split_options
@@ -170,7 +170,7 @@ class MemoryConnection:
         self._lifecycle = Lifecycle(site, client_address, time.monotonic)
         self._inbox: deque[bytes] = deque()
         self._output = bytearray()
-        self._waiting: Read | None = None
+        self._waiting: Read | WebSocketRead | None = None
         self.closed = False
         self._advance(self._lifecycle.start())
 
@@ -220,7 +220,7 @@ class MemoryConnection:
         while action is not None:
             result: Any = None
             kind = type(action)
-            if kind is Read:
+            if kind is Read or kind is WebSocketRead:
                 if action is READ_DRAIN:
                     # Nothing is in flight in memory: what was sent is read, then "EOF".
                     result = self._inbox.popleft() if self._inbox else b""

@@ -26,6 +26,7 @@ Everything HTTP, and every decision about a connection, is below this module.
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import os
 import select
@@ -47,6 +48,7 @@ from . import signals
 from ._leadership import Leadership
 from .actions import (
     READ_IDLE,
+    WOKEN,
     Acquire,
     Consume,
     Handle,
@@ -55,6 +57,7 @@ from .actions import (
     Pull,
     Read,
     SendFile,
+    WebSocketRead,
     Write,
 )
 from .driver import Site
@@ -65,6 +68,8 @@ logger = logging.getLogger("webpy")
 
 _IN = select.EPOLLIN | select.EPOLLONESHOT
 _OUT = select.EPOLLOUT | select.EPOLLONESHOT
+#: Waits for the client's bytes, which a last look may find already there.
+_READS = (Read, Peek, WebSocketRead)
 
 
 class HTTPServer:
@@ -221,7 +226,7 @@ class HTTPServer:
                 listener.close()
             return
         deadline = time.monotonic() + timeout
-        self.site.stopping = True
+        self.site.stop()
         for listener in self.sockets:
             try:
                 self._epoll.unregister(listener.fileno())
@@ -354,6 +359,10 @@ class HTTPServer:
             result: Any
             if type(action) is Read:
                 result = io.receive(sock)
+            elif type(action) is WebSocketRead:  # readable, or woken (EPOLLOUT)
+                result = io.receive(sock)
+                if result is None:
+                    result = WOKEN
             elif type(action) is Peek:
                 result = io.peek(sock, action.size)
             elif type(action) is Handshake:
@@ -420,6 +429,14 @@ class HTTPServer:
                     result = self._handshake(connection)
                     if result is None:
                         return
+                elif kind is WebSocketRead:
+                    result = io.receive(sock)
+                    if result is None:
+                        self._park(connection, _IN, progress=False)
+                        wake = functools.partial(self._rouse, connection)
+                        if action.park(wake):
+                            wake()
+                        return
                 else:  # ShutdownWrite
                     io.shutdown(sock, socket.SHUT_WR)
                 action = lifecycle.send(result)
@@ -478,6 +495,15 @@ class HTTPServer:
         except (OSError, ValueError):
             pass  # closed meanwhile by the sweeper or stop()
 
+    def _rouse(self, connection: _Connection) -> None:
+        """An open WebSocket's wake-up, from any thread: its parked read becomes ready
+        (EPOLLOUT is, at once), and `_continue` resumes it with WOKEN."""
+        if not connection.closed:
+            try:
+                self._epoll.modify(connection.fd, _IN | select.EPOLLOUT)
+            except (OSError, ValueError):
+                pass  # closed meanwhile
+
     def _close(self, connection: _Connection) -> None:
         if connection.closed:
             return
@@ -521,9 +547,9 @@ class HTTPServer:
     def _expire(self, connection: _Connection, now: float) -> None:
         """A parked wait passed its deadline (the caller holds the claim)."""
         action = connection.lifecycle.action
-        if type(action) in (Read, Peek) and io.readable_now(connection.fd):
+        if type(action) in _READS and io.readable_now(connection.fd):
             self._continue(connection)  # the bytes arrived just in time: serve them
-        elif type(action) in (Read, Peek, Handshake):
+        elif type(action) in _READS or type(action) is Handshake:
             self._proceed(connection, connection.lifecycle.send(
                 False if type(action) is Handshake else None))
         elif connection.lifecycle.deadline < now:

@@ -21,6 +21,7 @@ decision about a connection, lives here.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import math
@@ -39,6 +40,7 @@ from ..protocol import Limits
 from ..protocol.forwarded import TrustedProxies
 from .actions import (
     READ_DRAIN,
+    WOKEN,
     Acquire,
     Consume,
     Handle,
@@ -48,6 +50,7 @@ from .actions import (
     Read,
     SendFile,
     ShutdownWrite,
+    WebSocketRead,
     Write,
 )
 from .addresses import url
@@ -172,7 +175,7 @@ class Server:
 
     def _stop(self) -> None:
         """Stop gracefully: idle connections close now, the rest within `grace_period`."""
-        self.site.stopping = True
+        self.site.stop()
         for scope, lifecycle in list(self._idle.items()):
             lifecycle.expire_if_idle()
             scope.cancel()
@@ -266,6 +269,8 @@ class _Connection:
                     await self._consume(action.count)
                 elif kind is Handshake:
                     result = await self._handshake()
+                elif kind is WebSocketRead:
+                    result = await self._read_websocket(action)
                 action = lifecycle.send(result)
         except _CLIENT_GONE as error:
             log_lost(lifecycle.client, OSError(repr(error)))
@@ -280,7 +285,7 @@ class _Connection:
     def _wait(self) -> _TimedWait:
         return _TimedWait(self.server, self.lifecycle)
 
-    async def _read(self, read: Read) -> bytes | None:
+    async def _read(self, read: Read | WebSocketRead) -> bytes | None:
         with self._wait():
             try:
                 return bytes(await self.stream.receive_some(RECEIVE_SIZE))
@@ -291,6 +296,20 @@ class _Connection:
         if _readable_now(self.stream):  # the bytes arrived just in time: serve them
             return bytes(await self.stream.receive_some(RECEIVE_SIZE))
         return None
+
+    async def _read_websocket(self, read: WebSocketRead) -> Any:
+        """A `Read` that a wake-up from any thread ends early, with WOKEN."""
+        token = trio.lowlevel.current_trio_token()
+        with trio.CancelScope() as woken:
+
+            def wake() -> None:
+                with contextlib.suppress(trio.RunFinishedError):
+                    token.run_sync_soon(woken.cancel)
+
+            if read.park(wake):
+                return WOKEN
+            return await self._read(read)
+        return WOKEN
 
     async def _write(self, data: bytes | list[bytes]) -> None:
         if not isinstance(data, bytes):

@@ -39,39 +39,23 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from ..app import Call, HTTPError, Response
+from ..app import Call, HTTPError, Request, Response
 from ..app.websocket import WebSocketClosed, WebSocketHandler
-from ..protocol import NEED_DATA, Limits
-from ..protocol.websocket import (
-    ABNORMAL_CLOSURE,
-    GOING_AWAY,
-    INTERNAL_ERROR,
-    TRY_AGAIN_LATER,
-    Closed,
-    HandshakeError,
-    Message,
-    SessionClosed,
-    SessionPolicy,
-    WebSocketSession,
-    read_handshake,
-    switching_protocols,
-)
-from .actions import Action, Handle, Read, Write
+from ..protocol import NEED_DATA, InvalidResponse, RequestHead
+from .actions import WOKEN, Action, Handle, WebSocketRead, Write
+
+if TYPE_CHECKING:
+    from ..protocol.websocket import Closed, SessionPolicy, WebSocketSession
+    from .driver import ConnectionDriver
+
+# Close codes (RFC 6455 section 7.4.1), as in `protocol.websocket`, which is
+# imported only once a WebSocket is opened: wsproto is an optional dependency.
+_GOING_AWAY, _ABNORMAL_CLOSURE, _INTERNAL_ERROR, _TRY_AGAIN_LATER = 1001, 1006, 1011, 1013
 
 logger = logging.getLogger("webpy")
-
-
-class _Woken:
-    """What a parked `WebSocketRead` returns when `wake` resumed it (not bytes, not None)."""
-
-    def __repr__(self) -> str:
-        return "WOKEN"
-
-
-WOKEN = _Woken()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +82,13 @@ def vet(call: Call) -> Response | Upgrade:
     request = call.request
     handler: WebSocketHandler = call.handler  # type: ignore[assignment]
     try:
+        from ..protocol.websocket import HandshakeError, read_handshake
+    except ImportError:  # wsproto is not installed
+        logger.error("a WebSocket route was asked for, but wsproto is not installed "
+                     "(pip install 'webpy[websocket]')")
+        return call.app.error_response(
+            HTTPError(501, "WebSockets are not available on this server."), request)
+    try:
         handshake = read_handshake(request.method, request.http_version, request.headers.items())
         if not handler.check_origin(handshake.origin):
             raise HTTPError(403, "This origin may not open the WebSocket.")
@@ -113,42 +104,18 @@ def vet(call: Call) -> Response | Upgrade:
     return Upgrade(call, fields, extensions, subprotocol)
 
 
-@dataclass(frozen=True, slots=True)
-class WebSocketRead(Read):
-    """Wait for the client's next bytes for at most `seconds` (the keep-alive policy).
-
-    A transport that can be woken calls `park(wake)` before it waits: if that
-    returns True, there is something to write already and it resumes at once
-    with `WOKEN`; otherwise `wake()` may be called from any thread later, and
-    must make the transport resume the read with `WOKEN` (if it has not
-    resumed it already).
-    """
-
-    seconds: float = 0.0
-    link: Link | None = field(default=None, compare=False)
-
-    def timeout(self, limits: Limits) -> float:
-        return self.seconds
-
-    def park(self, wake: Callable[[], None]) -> bool:
-        return self.link is not None and self.link.park(wake)
-
-    def going_away(self) -> None:
-        """The server is stopping: close with 1001 at the next resume (expire the read)."""
-        if self.link is not None:
-            self.link.going_away()
-
-
 class Link:
     """The handler's `Outbox`: the session behind a lock, shared by the cycle and any thread."""
 
-    __slots__ = ("_lock", "_session", "_stopping", "_wake")
+    __slots__ = ("_closed_error", "_lock", "_session", "_stopping", "_wake")
 
     def __init__(self, session: WebSocketSession) -> None:
         self._session = session
         self._lock = threading.Lock()
         self._wake: Callable[[], None] | None = None
         self._stopping = False
+        from ..protocol.websocket import SessionClosed
+        self._closed_error = SessionClosed
 
     # The handler's verbs, from any thread.
 
@@ -156,7 +123,7 @@ class Link:
         with self._lock:
             try:
                 self._session.send(message)
-            except SessionClosed as error:
+            except self._closed_error as error:
                 raise WebSocketClosed(str(error)) from None
             wake, self._wake = self._wake, None
         if wake is not None:
@@ -182,8 +149,15 @@ class Link:
             self._wake = wake
             return False
 
-    def going_away(self) -> None:
-        self._stopping = True
+    def going_away(self) -> bool:
+        with self._lock:
+            first, self._stopping = not self._stopping, True
+            return first
+
+    def detach(self) -> None:
+        """The connection is over: no more wake-ups."""
+        with self._lock:
+            self._wake = None
 
     def resume(self, result: Any) -> None:
         """Feed what the read returned: bytes, None (timed out) or WOKEN."""
@@ -191,13 +165,13 @@ class Link:
             self._wake = None
             session = self._session
             if self._stopping and session.is_open:
-                session.close(GOING_AWAY, "server shutting down")
+                session.close(_GOING_AWAY, "server shutting down")
             elif result is None:
                 session.timed_out()
             elif result is not WOKEN:
                 session.receive_data(result)
 
-    def next_event(self) -> Message | Closed | Any:
+    def next_event(self) -> Any:
         with self._lock:
             return self._session.next_event()
 
@@ -211,7 +185,7 @@ class Link:
 
     def read(self) -> WebSocketRead:
         with self._lock:
-            return WebSocketRead("websocket", self._session.read_timeout, self)
+            return WebSocketRead(self._session.read_timeout, self)
 
     def _pending(self) -> bool:
         session = self._session
@@ -219,9 +193,34 @@ class Link:
 
 
 def policy_of(handler: WebSocketHandler) -> SessionPolicy:
+    from ..protocol.websocket import SessionPolicy
+
     return SessionPolicy(max_message_bytes=handler.max_message_bytes,
                          ping_interval=handler.ping_interval,
                          ping_timeout=handler.ping_timeout)
+
+
+def take_over(driver: ConnectionDriver, head: RequestHead, request: Request, call: Call
+              ) -> Generator[Action, Any, bool]:
+    """The request cycle's side of an upgrade: refuse it, or hand the connection over.
+
+    Returns False: after a WebSocket (or a refusal that closes), the
+    connection is not used for HTTP again.
+    """
+    outcome = vet(call)
+    if type(outcome) is Response:
+        return (yield from driver._respond(head, request, outcome))
+    assert isinstance(outcome, Upgrade)
+    connection = driver.connection
+    connection.next_event()  # the request's end: vet refused any body
+    try:
+        response_head, trailing = connection.switch_protocols(outcome.fields)
+    except InvalidResponse as error:
+        logger.error("WebSocket upgrade of %s refused: %s", request.target, error)
+        return (yield from driver._respond(head, request, call.fail(error)))
+    driver.site.log_access(driver.client, request, 101, 0)
+    yield from serve(outcome, trailing, head=response_head)
+    return False
 
 
 def serve(upgrade: Upgrade, trailing: bytes = b"", *, head: bytes | None = None
@@ -231,6 +230,8 @@ def serve(upgrade: Upgrade, trailing: bytes = b"", *, head: bytes | None = None
     `trailing` are the bytes that came after the handshake in the same read;
     `head` the 101 response, if the HTTP layer wrote it (else it is written here).
     """
+    from ..protocol.websocket import Closed, Message, WebSocketSession, switching_protocols
+
     handler = upgrade.handler
     session = WebSocketSession(policy_of(handler), upgrade.extensions, trailing)
     link = Link(session)
@@ -259,16 +260,17 @@ def serve(upgrade: Upgrade, trailing: bytes = b"", *, head: bytes | None = None
                 assert event is NEED_DATA
                 link.resume((yield link.read()))
     finally:
+        link.detach()
         if ended is None:
-            ended = Closed(ABNORMAL_CLOSURE, "connection lost")
+            ended = Closed(_ABNORMAL_CLOSURE, "connection lost")
         _on_close(handler, ended)
 
 
 def _check(outcome: Response, link: Link) -> None:
     if outcome.status == 500:
-        link.fail(INTERNAL_ERROR, "internal error")
+        link.fail(_INTERNAL_ERROR, "internal error")
     elif outcome.status == 503:
-        link.fail(TRY_AGAIN_LATER, "server busy")
+        link.fail(_TRY_AGAIN_LATER, "server busy")
 
 
 def _on_close(handler: WebSocketHandler, closed: Closed) -> None:
