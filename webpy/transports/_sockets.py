@@ -54,6 +54,14 @@ def has_pending(sock: socket.socket) -> bool:
     return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
 
 
+def send_some(sock: socket.socket, data: bytes) -> int:
+    """Write what the socket takes of `data` now; how many bytes that was."""
+    try:
+        return sock.send(data)
+    except WOULD_BLOCK:
+        return 0
+
+
 def send(sock: socket.socket, views: list[memoryview]) -> bool:
     """Write from the front of `views`, dropping what went; True once all is written."""
     while views:

@@ -25,8 +25,9 @@ Deadlines, by action:
                trickling a head byte by byte never resets its clock
 `Read` body    `body_timeout` from now (a pause, not the whole body)
 `Read` drain   `drain_timeout` from the first drain read, for all of them
-`Write`,       `write_timeout` from now; a transport that writes in steps
-`SendFile`     calls `progress()` after each one (a stall, not a download)
+`Write`,       `write_timeout` from when the client stops taking bytes: a
+`SendFile`     transport calls `progress()` whenever a write must wait, and
+               again after each step (a stall, not a download)
 `Peek`,        `keepalive_timeout` from accept, together: the time a TLS
 `Handshake`    client has to say who it is
 `Peek`,        with `proxy_protocol`: `head_timeout` from accept for the
@@ -135,7 +136,7 @@ class Lifecycle:
         return self._next(result)
 
     def progress(self) -> None:
-        """A write made progress: its stall timeout starts again."""
+        """A write must wait, or made progress: its stall timeout starts (again) now."""
         self.deadline = self._clock() + self._site.timeouts.write_timeout
 
     def expire_if_idle(self) -> None:
@@ -176,7 +177,7 @@ class Lifecycle:
                     self._drain_deadline = now + timeouts.drain_timeout
                 self.deadline = self._drain_deadline
         elif kind is Write or kind is SendFile:
-            self.deadline = self._clock() + timeouts.write_timeout
+            self.deadline = math.inf  # until a write waits: then `progress()` sets it
         elif type(action) is WebSocketRead:  # a stop that began meanwhile: Going Away now
             self.deadline = -math.inf if self._site.stopping and action.going_away() else (
                 self._clock() + action.seconds)

@@ -392,22 +392,29 @@ class HTTPServer:
                 result: Any = None
                 if kind is Write:
                     data = action.data
-                    connection.output = ([memoryview(data)] if type(data) is bytes else
-                                         [memoryview(piece) for piece in data])
-                    if not io.send(sock, connection.output):
-                        return self._park(connection, _OUT, progress=False)
+                    if type(data) is bytes:  # usually all of it goes in one call
+                        sent = io.send_some(sock, data)
+                        connection.output = [] if sent == len(data) else [memoryview(data)[sent:]]
+                    else:
+                        connection.output = [memoryview(piece) for piece in data]
+                    if connection.output and not io.send(sock, connection.output):
+                        return self._park(connection, _OUT)
                 elif kind is Read:
                     result = None
                     if action is not READ_IDLE or io.has_pending(sock):
                         result = io.receive(sock)
                     if result is None:
-                        return self._park(connection, _IN, progress=False)
+                        return self._park(connection, _IN)
                 elif kind is Handle:
                     if not self._may_run_handler():
                         return self._enqueue(connection)
-                    result = run_blocking(
-                        lifecycle, action, lambda: io.receive_blocking(sock, timeouts.body_timeout),
-                        lambda data: io.send_blocking(sock, data, timeouts.write_timeout))
+                    if action.call.stream_body:  # its reads and 100 Continue block this thread
+                        result = run_blocking(
+                            lifecycle, action,
+                            lambda: io.receive_blocking(sock, timeouts.body_timeout),
+                            lambda data: io.send_blocking(sock, data, timeouts.write_timeout))
+                    else:
+                        result = action.run()
                 elif kind is Pull:
                     result = action.next()
                 elif kind is Acquire:
@@ -417,12 +424,12 @@ class HTTPServer:
                                                                action.count, sock)
                     connection.output = []
                     if not region.send(sock, connection.output):
-                        return self._park(connection, _OUT, progress=False)
+                        return self._park(connection, _OUT)
                     connection.region = None
                 elif kind is Peek:
                     result = io.peek(sock, action.size)
                     if result is None:
-                        return self._park(connection, _IN, progress=False)
+                        return self._park(connection, _IN)
                 elif kind is Consume:
                     io.consume(sock, action.count)
                 elif kind is Handshake:
@@ -485,9 +492,9 @@ class HTTPServer:
             return
         self._proceed(connection, connection.lifecycle.action)
 
-    def _park(self, connection: _Connection, events: int, *, progress: bool = True) -> None:
-        """Wait in epoll for the client; `progress`: a write moved, its stall clock restarts."""
-        if progress and events == _OUT:
+    def _park(self, connection: _Connection, events: int) -> None:
+        """Wait in epoll for the client; a write's stall clock starts (again) from now."""
+        if events == _OUT:
             connection.lifecycle.progress()
         connection.claim.release()
         try:

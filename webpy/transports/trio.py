@@ -315,6 +315,7 @@ class _Connection:
         if not isinstance(data, bytes):
             data = b"".join(data)
         view = memoryview(data)
+        self.lifecycle.progress()
         for start in range(0, len(data), SEND_PIECE):
             with self._wait() as scope:
                 await self.stream.send_all(view[start:start + SEND_PIECE])
