@@ -127,7 +127,8 @@ def test_real_systemd_socket_activate(short_tmp: Path) -> None:
 def test_proxy_protocol_behind_haproxy(haproxy: HAProxy, option: str) -> None:
     with CLI("--port", "0", "--bind", "127.0.0.1", "--proxy-protocol") as server:
         upstream_port = int(server.banner.split(":")[-1].split("/")[0])
-        address = haproxy.start(upstream_port, server_options=option)
+        address = haproxy.start(upstream_port, server_options=option,
+                                frontend="option http-server-close")
         with socket.create_connection(address, timeout=TIMEOUT) as sock:
             local = sock.getsockname()
             sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

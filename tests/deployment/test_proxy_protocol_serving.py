@@ -115,7 +115,9 @@ def test_proxy_protocol_is_off_by_default(serve: ServerFactory) -> None:
 def test_haproxy_in_front_gives_webpy_the_clients_address(serve: ServerFactory,
                                                           haproxy: HAProxy, option: str) -> None:
     with serve(ROUTES, proxy_protocol=True) as upstream:
-        address = haproxy.start(upstream[1], server_options=option)
+        # One upstream connection per request: none is between requests when the server stops.
+        address = haproxy.start(upstream[1], server_options=option,
+                                frontend="option http-server-close")
         with socket.create_connection(address, timeout=TIMEOUT) as sock:
             local = sock.getsockname()
             sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -128,7 +130,8 @@ def test_haproxy_in_front_gives_webpy_the_clients_address(serve: ServerFactory,
 def test_haproxy_sends_proxy_v2_then_tls_to_a_tls_listener(
         serve: ServerFactory, haproxy: HAProxy, server_ssl_context: ssl.SSLContext) -> None:
     with serve(ROUTES, proxy_protocol=True, ssl_context=server_ssl_context) as upstream:
-        address = haproxy.start(upstream[1], server_options="send-proxy-v2 ssl verify none")
+        address = haproxy.start(upstream[1], server_options="send-proxy-v2 ssl verify none",
+                                frontend="option http-server-close")
         with socket.create_connection(address, timeout=TIMEOUT) as sock:
             local = sock.getsockname()
             sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
