@@ -12,9 +12,10 @@ message with a Content-Length, files and iterables piece by piece with
 ``more_body``. ``async def`` handlers and async bodies run in the event
 loop; plain handlers, sync body iterators and file reads run in the loop's
 worker threads, so they never block it. Requests on one resource are
-ordered as on webpy's own servers. A client that goes away (``send``
-raising ``OSError``, as ASGI 2.4 servers do, or ``http.disconnect``) ends
-the response, and its body is closed.
+ordered as on webpy's own servers; they wait in the event loop, never in a
+thread (`_LoopLock`). A client that goes away (``send`` raising
+``OSError``, as ASGI 2.4 servers do, or ``http.disconnect``) ends the
+response, and its body is closed.
 
 The ``lifespan`` scope runs `on_startup` and `on_shutdown` callables (plain
 or ``async def``); a failing one is reported as ``startup.failed`` /
@@ -39,13 +40,13 @@ from ..app import (
     ErrorRoutes,
     FileBody,
     HTTPError,
-    ReadWriteLock,
     Request,
     ResourceLocks,
     Response,
     Routes,
     StreamBody,
 )
+from ..app.locks import ReadWriteState
 from ._exchange import (
     DEFAULT_MAX_BODY_BYTES,
     body_limit,
@@ -96,7 +97,7 @@ class ASGIApp:
         self.max_body_bytes = max_body_bytes
         self.on_startup = list(on_startup)
         self.on_shutdown = list(on_shutdown)
-        self.locks: ResourceLocks[ReadWriteLock] = ResourceLocks(ReadWriteLock)
+        self.locks: ResourceLocks[_LoopLock] = ResourceLocks(_LoopLock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -182,7 +183,7 @@ class _Exchange:
         acquired = False
         try:
             if not lock.try_acquire(exclusive):
-                await self.loop.to_thread(lock.acquire, exclusive)
+                await lock.acquire(exclusive, self.loop)
             acquired = True
             await self._respond(await self._run(call, body))
         finally:
@@ -319,6 +320,46 @@ class _BodyStream:
         return piece
 
 
+class _LoopLock:
+    """A resource's reader/writer lock, waited on in the event loop: no thread per waiter.
+
+    `ReadWriteState` decides (writer preference, as on webpy's servers);
+    waiters wait on events of the running loop. Only the loop's thread
+    calls it, so it needs no mutex.
+    """
+
+    __slots__ = ("_state", "_waiters")
+
+    def __init__(self) -> None:
+        self._state = ReadWriteState()
+        self._waiters: list[Any] = []
+
+    def try_acquire(self, exclusive: bool) -> bool:
+        return self._state.try_take(exclusive)
+
+    async def acquire(self, exclusive: bool, loop: _Loop) -> None:
+        state = self._state
+        state.enqueue(exclusive)
+        try:
+            while not state.try_take_queued(exclusive):
+                event = loop.event()
+                self._waiters.append(event)
+                await event.wait()
+        except BaseException:
+            if state.dequeue(exclusive):
+                self._wake()
+            raise
+
+    def release(self, exclusive: bool) -> None:
+        if self._state.release(exclusive):
+            self._wake()
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for event in waiters:
+            event.set()
+
+
 class _Loop:
     """Thread helpers for the event loop that runs the application: asyncio or trio."""
 
@@ -333,6 +374,14 @@ class _Loop:
             return cls(asyncio.get_running_loop())
         except RuntimeError:
             return cls(None)  # not asyncio: trio
+
+    def event(self) -> Any:
+        """A new event of this loop (``set()``, ``await wait()``)."""
+        if self._asyncio_loop is not None:
+            return asyncio.Event()
+        import trio
+
+        return trio.Event()
 
     async def to_thread(self, function: Callable[..., Any], *args: Any) -> Any:
         """Run a blocking `function` in a worker thread and wait for it."""
