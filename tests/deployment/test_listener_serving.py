@@ -115,3 +115,35 @@ def test_connection_waiting_before_the_server_starts_is_served(transport: str) -
             while chunk := early.recv(65536):
                 data += chunk
     assert data.startswith(b"HTTP/1.1 200 ")
+
+
+@pytest.mark.parametrize("transport", ["threaded", "trio"])
+def test_proxy_protocol_on_one_listener_only(transport: str) -> None:
+    # The load balancer's port speaks PROXY; the port for internal checks does not.
+    balanced, internal = listeners.tcp("127.0.0.1", 0), listeners.tcp("127.0.0.1", 0)
+    with serving(transport, [balanced, internal], proxy_protocol=[balanced]):
+        via_balancer = raw(balanced.getsockname(), b"PROXY TCP4 203.0.113.7 10.0.0.2 51234 80\r\n")
+        direct = raw(internal.getsockname(), b"")
+        refused = raw(balanced.getsockname(), b"")
+    assert via_balancer.endswith(b"client=('203.0.113.7', 51234)")
+    assert direct.startswith(b"HTTP/1.1 200 ") and b"client=('127.0.0.1', " in direct
+    assert refused == b""
+
+
+def test_proxy_protocol_on_a_socket_not_served_is_an_error() -> None:
+    served, other = listeners.tcp("127.0.0.1", 0), listeners.tcp("127.0.0.1", 0)
+    with served, other, pytest.raises(ValueError, match="does not listen on"):
+        web.HTTPServer(None, ROUTES, sockets=[served], proxy_protocol=[other])
+
+
+def raw(address: tuple[str, int], preamble: bytes) -> bytes:
+    """A GET after `preamble`; all the server sends, ``b""`` if it reset the connection."""
+    with socket.create_connection(address, timeout=TIMEOUT) as sock:
+        sock.sendall(preamble + b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        try:
+            while chunk := sock.recv(65536):
+                data += chunk
+        except ConnectionResetError:
+            return b""
+        return data

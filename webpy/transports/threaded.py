@@ -34,7 +34,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -90,7 +90,8 @@ class HTTPServer:
     backend (such as `PostgresLocks`, for several servers). The socket
     is bound here, so the port is known before `start()`. With `proxy_protocol`,
     every connection must start with a PROXY protocol header (HAProxy's
-    `send-proxy`, `send-proxy-v2`), which gives the client's address. With
+    `send-proxy`, `send-proxy-v2`), which gives the client's address; given
+    some of `sockets` instead of True, only connections to those. With
     `forwarded_allow` (addresses and networks of the proxies in front), requests
     from those peers take their client, scheme and Host from X-Forwarded-For,
     -Proto and -Host, or from `Forwarded` with ``forwarded_header="forwarded"``.
@@ -102,7 +103,8 @@ class HTTPServer:
                  threads: int = 8, max_connections: int | None = None, queue_size: int = 1024,
                  backlog: int = 1024, processes: int = 1, limits: Limits | None = None,
                  locks: LockTable[Any] | None = None,
-                 timeouts: Timeouts | None = None, proxy_protocol: bool = False,
+                 timeouts: Timeouts | None = None,
+                 proxy_protocol: bool | Collection[socket.socket] = False,
                  forwarded_allow: str | Sequence[str] | None = None,
                  forwarded_header: str = "x-forwarded",
                  sockets: Sequence[socket.socket] = (), **options: Any) -> None:
@@ -130,6 +132,8 @@ class HTTPServer:
         self.socket = self.sockets[0]
         name = self.socket.getsockname()
         self._address: tuple[str, int] = name[:2] if isinstance(name, tuple) else (name, 0)
+        #: The listeners whose connections start with a PROXY header, by descriptor.
+        self._proxied = _proxied_listeners(self.sockets, proxy_protocol)
         self._connections: dict[int, _Connection] = {}
         self._ready: collections.deque[tuple[int, int]] = collections.deque()
         self._queue: collections.deque[_Connection] = collections.deque()
@@ -330,7 +334,7 @@ class HTTPServer:
                 except OSError as error:  # e.g. out of file descriptors: back off
                     logger.warning("accept failed: %s", error)
                     break
-                self._add(sock, address)
+                self._add(sock, address, listener.fileno() in self._proxied)
         finally:
             if not self._stopping.is_set():
                 try:
@@ -338,14 +342,14 @@ class HTTPServer:
                 except (OSError, ValueError):
                     pass
 
-    def _add(self, sock: socket.socket, address: Any) -> None:
+    def _add(self, sock: socket.socket, address: Any, proxied: bool) -> None:
         sock.setblocking(False)
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client = (address[0], address[1]) if isinstance(address, tuple) else None
         lifecycle = Lifecycle(self.site, client, time.monotonic, tls=self.ssl_context is not None,
                               refuse=len(self._connections) >= self.max_connections,
-                              proxy=self.proxy_protocol)
+                              proxy=proxied)
         connection = _Connection(sock, lifecycle)
         connection.claim.acquire()
         self._connections[connection.fd] = connection
@@ -579,6 +583,16 @@ class _Connection:
         self.region: io.FileRegion | None = None
         self.queued_until = 0.0
         self.closed = False
+
+
+def _proxied_listeners(sockets: list[socket.socket],
+                       proxy_protocol: bool | Collection[socket.socket]) -> frozenset[int]:
+    if isinstance(proxy_protocol, bool):
+        return frozenset(sock.fileno() for sock in sockets) if proxy_protocol else frozenset()
+    chosen = frozenset(sock.fileno() for sock in proxy_protocol)
+    if not chosen <= {sock.fileno() for sock in sockets}:
+        raise ValueError("proxy_protocol names a socket the server does not listen on")
+    return chosen
 
 
 def serve(address: tuple[str, int], routes: Routes, **options: Any) -> None:

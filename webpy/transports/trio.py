@@ -29,7 +29,7 @@ import os
 import select
 import socket
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import trio
@@ -86,8 +86,9 @@ class Server:
     `grace_period` is how long requests in flight may take once the server is
     cancelled, in seconds. `locks` replaces the per-resource lock table with a
     shared backend (`FileLocks`, `PostgresLocks`). With `proxy_protocol`, every
-    connection must start
-    with a PROXY protocol header, which gives the client's address. With
+    connection must start with a PROXY protocol header, which gives the
+    client's address; given some sockets instead of True, only connections to
+    the listeners on those sockets. With
     `forwarded_allow`, requests from those proxies take their client, scheme and
     Host from the forwarding headers (as for the threaded `HTTPServer`).
     """
@@ -96,7 +97,7 @@ class Server:
                  ssl_context: ssl.SSLContext | None = None, limits: Limits | None = None,
                  timeouts: Timeouts | None = None, max_connections: int | None = None,
                  thread_limit: int = 40, queue_size: int = 1024, grace_period: float = 5.0,
-                 proxy_protocol: bool = False,
+                 proxy_protocol: bool | Collection[socket.socket] = False,
                  forwarded_allow: str | Sequence[str] | None = None,
                  forwarded_header: str = "x-forwarded", locks: LockTable[Any] | None = None,
                  **options: Any) -> None:
@@ -141,7 +142,7 @@ class Server:
         self.open_connections += 1
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._sweep)
-            await self._connection(stream, client, False)
+            await self._connection(stream, client, False, self.proxy_protocol is True)
             nursery.cancel_scope.cancel()
 
     async def serve(self, listeners: Sequence[trio.abc.Listener[trio.abc.Stream]],
@@ -200,6 +201,7 @@ class Server:
 
     async def _accept(self, listener: trio.abc.Listener[trio.abc.Stream],
                       connections: trio.Nursery) -> None:
+        proxied = self._proxied(listener)
         async with listener:
             while True:
                 try:
@@ -213,13 +215,21 @@ class Server:
                     continue
                 self.open_connections += 1
                 connections.start_soon(self._connection, stream, _peer(stream),
-                                       self.open_connections > self.max_connections)
+                                       self.open_connections > self.max_connections, proxied)
+
+    def _proxied(self, listener: trio.abc.Listener[trio.abc.Stream]) -> bool:
+        """Whether connections to `listener` start with a PROXY header."""
+        wanted = self.proxy_protocol
+        if isinstance(wanted, bool):
+            return wanted
+        sock = getattr(listener, "socket", None)
+        return sock is not None and sock.fileno() in {chosen.fileno() for chosen in wanted}
 
     async def _connection(self, stream: trio.abc.Stream, client: Address | None,
-                          refuse: bool) -> None:
+                          refuse: bool, proxied: bool) -> None:
         """Serve one connection; whatever goes wrong with it, the server carries on."""
         try:
-            await _Connection(self, stream, client, refuse).run()
+            await _Connection(self, stream, client, refuse, proxied).run()
         finally:
             self.open_connections -= 1
             self._closed.set()
@@ -231,13 +241,13 @@ class _Connection:
     __slots__ = ("async_body", "lifecycle", "server", "stream", "timeouts")
 
     def __init__(self, server: Server, stream: trio.abc.Stream, client: Address | None,
-                 refuse: bool) -> None:
+                 refuse: bool, proxied: bool) -> None:
         self.server = server
         self.timeouts = server.timeouts
         self.stream = stream
         self.lifecycle = Lifecycle(server.site, client, trio.current_time,
                                    tls=server.ssl_context is not None, refuse=refuse,
-                                   proxy=server.proxy_protocol)
+                                   proxy=proxied)
         #: An async response body being sent, to close if the connection ends first.
         self.async_body: Any = None
 
