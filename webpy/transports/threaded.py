@@ -443,7 +443,7 @@ class HTTPServer:
                 elif kind is WebSocketRead:
                     result = io.receive(sock)
                     if result is None:
-                        self._park(connection, _IN, progress=False)
+                        self._park(connection, _IN)
                         wake = functools.partial(self._rouse, connection)
                         if action.park(wake):
                             wake()
