@@ -12,8 +12,8 @@ from __future__ import annotations
 import json as jsonlib
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import h11
 
@@ -24,6 +24,9 @@ from .actions import READ_DRAIN, Acquire, Handle, Pull, Read, SendFile, WebSocke
 from .driver import Site
 from .lifecycle import Lifecycle, run_blocking
 from .settings import Timeouts, split_options
+
+if TYPE_CHECKING:
+    from .memory_websocket import MemoryWebSocket
 
 HeaderInput = Mapping[str, str] | Iterable[tuple[str, str]]
 
@@ -83,6 +86,17 @@ class Client:
     def connect(self) -> MemoryConnection:
         """A new raw connection to the application, for byte-level tests."""
         return MemoryConnection(self.site, self.client_address)
+
+    def websocket(self, target: str, headers: HeaderInput | None = None,
+                  subprotocols: Sequence[str] = ()) -> MemoryWebSocket:
+        """Open a WebSocket on `target`: the real handshake and frames, in memory.
+
+        Raises `WebSocketRejected` (with the status) if the server refuses it.
+        """
+        from .memory_websocket import MemoryWebSocket
+
+        return MemoryWebSocket(self.connect(), target, self.host, Headers(headers or ()),
+                               subprotocols)
 
     def raw(self, data: bytes) -> bytes:
         """Send `data`, then end the client's side; return everything the server wrote."""

@@ -258,6 +258,10 @@ def serve(upgrade: Upgrade, trailing: bytes = b"", *, head: bytes | None = None
                 return
             else:
                 assert event is NEED_DATA
+                data = link.take()  # pongs and close frames the events produced
+                if data:
+                    yield Write(data)
+                    continue
                 link.resume((yield link.read()))
     finally:
         link.detach()
