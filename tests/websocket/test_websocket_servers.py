@@ -209,6 +209,20 @@ def test_the_client_closing_with_a_code_reaches_on_close(serving: Any) -> None:
         assert events.next_closed() == (4001, "bye")
 
 
+def test_a_graceful_stop_closes_open_websockets_with_1001(serving: Any) -> None:
+    events = Events()
+    with contextlib.ExitStack() as stack:
+        with serving(make_routes(events)) as (host, port):
+            ws = stack.enter_context(connect(f"ws://{host}:{port}/ws", open_timeout=HANG))
+            ws.send("before the stop")
+            assert ws.recv(HANG) == "before the stop"
+        # Leaving the block stopped the server: the socket was closed with Going Away.
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(HANG)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    assert events.next_closed()[0] == 1001
+
+
 def test_open_websockets_hold_no_worker_thread(serving: Any) -> None:
     # Two threads, one of them kept in reserve: if an open socket held a thread,
     # the second socket or the plain request would get 503.
