@@ -28,12 +28,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 from urllib.parse import quote
 
 from .._version import __version__
-from ..app import Application, Call, FileBody, HTTPError, Request, Response, StreamBody
+from ..app import (
+    Application,
+    Call,
+    ErrorRoutes,
+    FileBody,
+    HTTPError,
+    Request,
+    Response,
+    Routes,
+    StreamBody,
+)
 from ..app.locks import LockTable, ResourceLocks
 from ..app.websocket import WebSocketHandler
 from ..protocol import (
@@ -62,7 +72,7 @@ from .actions import (
     SendFile,
     Write,
 )
-from .settings import Timeouts
+from .settings import Timeouts, split_options
 
 logger = logging.getLogger("webpy")
 access_logger = logging.getLogger("webpy.access")
@@ -117,6 +127,22 @@ class Site:
         self._date = b""
         self._log_second = -1
         self._log_date = ""
+
+    @classmethod
+    def configured(cls, routes: Routes, error_routes: ErrorRoutes | None,
+                   new_lock: Callable[[], Any], *, limits: Limits | None,
+                   timeouts: Timeouts | None, locks: LockTable[Any] | None,
+                   forwarded_allow: str | Sequence[str] | None, forwarded_header: str,
+                   options: dict[str, Any]) -> Site:
+        """The site of a server made with these options, as every transport's server takes them.
+
+        `options` are fields of `Limits` and `Timeouts` given as keywords.
+        """
+        limits, timeouts = split_options(limits, timeouts, options)
+        site = cls(Application(routes, error_routes), limits, new_lock, timeouts, locks=locks)
+        if forwarded_allow:
+            site.trusted_proxies = TrustedProxies(forwarded_allow, header=forwarded_header)
+        return site
 
     def stop(self) -> None:
         """A graceful stop begins: responses close their connections, and response
