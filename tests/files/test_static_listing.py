@@ -187,6 +187,7 @@ def test_browsers_get_an_html_error_page_in_the_listing_style(
     assert response.status == status
     assert response.headers["Content-Type"] == "text/html; charset=utf-8"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Vary"] == "Accept"
     body = response.body.decode()
     assert f"<h1>{status} " in body
     assert "@media (prefers-color-scheme:dark)" in body
@@ -201,6 +202,7 @@ def test_other_clients_get_the_plain_text_error(client: ClientFactory,
     response = client().get("/missing.txt", {"Accept": accept} if accept else {})
     assert response.status == 404
     assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert response.headers["Vary"] == "Accept"
     assert response.body == b"404 Not Found\n"
 
 

@@ -98,8 +98,10 @@ class FileHandler(HTTPHandler):
         try:
             return self.serve(self.locate())
         except HTTPError as error:
-            accept = self.request.headers.get("Accept")
-            if error.status_code < 400 or not names_media_type(accept, "text/html"):
+            if error.status_code < 400:
+                raise
+            error.headers["Vary"] = "Accept"  # HTML for browsers, plain text for the rest
+            if not names_media_type(self.request.headers.get("Accept"), "text/html"):
                 raise
             return self.error_page(error)
 
