@@ -2,36 +2,39 @@
 
 Theory of operation
 -------------------
-The request cycle routes an upgrade request and lets the handler vet it
-like any other (`prepare`). Then `vet` checks the handshake and the origin
-and answers with a `Response` to send (400, 403, 426) or an `Upgrade`; and
-`serve(upgrade, trailing)` is the rest of the connection: a generator of
-the driver's actions, performed by the transport exactly as it performs a
-request's.
+The request cycle (`driver`) routes an upgrade request and lets the handler
+vet it like any other (`prepare`, so authentication refuses it with 401).
+For a `WebSocketHandler` it then calls `take_over`: `vet` checks the
+handshake and the origin and gives a `Response` to send (400, 403, 426) or
+an `Upgrade`; `ServerConnection.switch_protocols` writes the 101 and hands
+over the bytes the client sent after its handshake; and `serve` is the rest
+of the connection, a generator of actions (`actions.py`) that the transport
+performs exactly as it performs a request's:
 
 - `Write` the 101, and whatever the session wants written (pongs, close
-  frames, the handler's messages).
-- `WebSocketRead`: wait for the client's next bytes. Its timeout is the
+  frames, the handler's messages), before it waits again.
+- `WebSocketRead`: wait for the client's next bytes. Its deadline is the
   session's keep-alive policy (ping after `ping_interval`, give up after
   `ping_timeout`), so a transport parks an open WebSocket exactly as it
   parks an idle keep-alive connection: on the threaded transport it waits in
-  epoll and holds no thread. A read that times out (result None) lets the
-  session ping or give up.
+  epoll and holds no thread. A read that timed out (None) lets the session
+  ping or give up; a graceful stop expires it after `going_away()`, and the
+  session closes with 1001.
 - `Handle` a `HookCall`: run `on_connect` / `on_message(message)` in a
   worker (or await it, if ``async def``), only once a whole message is in.
   Its result is a `Response` whose status says how it went: 200 done, 500
   the hook raised (close 1011), 503 no worker free (close 1013).
 
 Sending from outside the handler's methods (another thread pushes a
-message) queues bytes in the `Link` and, if the transport parked the
-connection with a wake-up callable (`WebSocketRead.park`), calls it: the
-transport then resumes the read with `WOKEN`, and the queued bytes are
-written. A transport without that hook still delivers them, at the
-connection's next event (a message from the client or a ping).
+message) queues bytes in the `Link` and calls the wake-up the transport
+parked the read with (`WebSocketRead.park`): the transport resumes the read
+with `WOKEN`, and the queued bytes are written. A transport without a
+wake-up (memory) delivers them at the connection's next event.
 
 When the generator ends, the transport closes the connection. If the
-transport closes the generator first (the client vanished, the server
-stopped), `on_close(1006)` still runs, once.
+transport closes the generator first (the client vanished), `on_close(1006)`
+still runs, once. wsproto is imported only when a WebSocket is vetted: it is
+an optional dependency, and without it a WebSocket route answers 501.
 """
 
 from __future__ import annotations
