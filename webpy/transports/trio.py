@@ -204,16 +204,11 @@ async def serve(routes: Routes, host: str | None, port: int, *,
                 **options: Any) -> None:
     """Serve `routes` over TCP on `host`:`port` until cancelled, then stop gracefully.
 
-    `host` None or ``""`` listens on every interface; port 0 picks a free
-    port. `task_status.started()` reports the bound ``(host, port)``
-    addresses (one per listening socket), so ``await nursery.start(serve,
-    routes, "127.0.0.1", 0)`` returns once the server is ready. With port 0
-    and several sockets (e.g. IPv4 and IPv6), each may get its own port.
-    `backlog` is the listen queue length (None: trio's default, the system's
-    maximum). `sockets`, listening sockets made elsewhere (`listeners.unix`,
-    inherited, systemd's), are served instead of `host` and `port`, as they
-    are; a unix socket's address is reported as ``(path, 0)``. The other
-    options are `Server`'s.
+    `host` None or ``""``: every interface; port 0: a free port. `task_status.started()`
+    reports the bound ``(host, port)`` of each listening socket, so ``await
+    nursery.start(serve, routes, "127.0.0.1", 0)`` returns once the server is ready.
+    `sockets` (`listeners.unix`, inherited, systemd's) are served instead, as they are;
+    a unix socket's address is ``(path, 0)``. The other options are `Server`'s.
     """
     server = Server(routes, **options)
     if sockets:
