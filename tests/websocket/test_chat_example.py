@@ -7,6 +7,7 @@ import itertools
 import json
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,8 @@ class Browser:
                 break
         else:
             raise RuntimeError("Chromium did not start DevTools")
+        # Keep reading its log, so a full pipe never blocks it.
+        threading.Thread(target=self._process.stderr.read, daemon=True).start()
         self._stack = contextlib.ExitStack()
         self._devtools = self._stack.enter_context(
             connect(line.split(" on ", 1)[1].strip(), open_timeout=HANG, max_size=None))
