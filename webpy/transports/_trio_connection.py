@@ -26,21 +26,7 @@ import trio
 
 from ..app import HTTPError
 from ..app.locks import ReadWriteState
-from .actions import (
-    READ_DRAIN,
-    WOKEN,
-    Acquire,
-    Consume,
-    Handle,
-    Handshake,
-    Peek,
-    Pull,
-    Read,
-    SendFile,
-    ShutdownWrite,
-    WebSocketRead,
-    Write,
-)
+from . import actions
 from .lifecycle import AsyncBodyStream, BlockingBodyStream, Lifecycle, log_lost
 
 if TYPE_CHECKING:
@@ -82,28 +68,28 @@ class TrioConnection:
             while action is not None:
                 kind = type(action)
                 result: Any = None
-                if kind is Read:
+                if kind is actions.Read:
                     result = await self._read(action)
-                elif kind is Write:
+                elif kind is actions.Write:
                     await self._write(action.data)
-                elif kind is Handle:
+                elif kind is actions.Handle:
                     result = await self._handle(action)
-                elif kind is Pull:
+                elif kind is actions.Pull:
                     result = await self._pull(action)
-                elif kind is Acquire:
+                elif kind is actions.Acquire:
                     result = await _acquire(action.lock, action.exclusive)
-                elif kind is SendFile:
+                elif kind is actions.SendFile:
                     await self._send_file(action)
-                elif kind is ShutdownWrite:
+                elif kind is actions.ShutdownWrite:
                     if isinstance(self.stream, trio.abc.HalfCloseableStream):
                         await self.stream.send_eof()
-                elif kind is Peek:
+                elif kind is actions.Peek:
                     result = await self._peek(action.size)
-                elif kind is Consume:
+                elif kind is actions.Consume:
                     await self._consume(action.count)
-                elif kind is Handshake:
+                elif kind is actions.Handshake:
                     result = await self._handshake()
-                elif kind is WebSocketRead:
+                elif kind is actions.WebSocketRead:
                     result = await self._read_websocket(action)
                 action = lifecycle.send(result)
         except _CLIENT_GONE as error:
@@ -119,20 +105,20 @@ class TrioConnection:
     def _wait(self) -> TimedWait:
         return TimedWait(self.server, self.lifecycle)
 
-    async def _read(self, read: Read | WebSocketRead) -> bytes | None:
+    async def _read(self, read: actions.Read | actions.WebSocketRead) -> bytes | None:
         with self._wait():
             try:
                 return bytes(await self.stream.receive_some(RECEIVE_SIZE))
             except trio.BrokenResourceError:
-                if read is READ_DRAIN:
+                if read is actions.READ_DRAIN:
                     return b""
                 raise
         if _readable_now(self.stream):  # the bytes arrived just in time: serve them
             return bytes(await self.stream.receive_some(RECEIVE_SIZE))
         return None
 
-    async def _read_websocket(self, read: WebSocketRead) -> Any:
-        """A `Read` that a wake-up from any thread ends early, with WOKEN."""
+    async def _read_websocket(self, read: actions.WebSocketRead) -> Any:
+        """A `actions.Read` that a wake-up from any thread ends early, with actions.WOKEN."""
         token = trio.lowlevel.current_trio_token()
         with trio.CancelScope() as woken:
 
@@ -141,9 +127,9 @@ class TrioConnection:
                     token.run_sync_soon(woken.cancel)
 
             if read.park(wake):
-                return WOKEN
+                return actions.WOKEN
             return await self._read(read)
-        return WOKEN
+        return actions.WOKEN
 
     async def _write(self, data: bytes | list[bytes]) -> None:
         if not isinstance(data, bytes):
@@ -157,7 +143,7 @@ class TrioConnection:
                 raise trio.TooSlowError("client stopped reading")
             self.lifecycle.progress()
 
-    async def _send_file(self, action: SendFile) -> None:
+    async def _send_file(self, action: actions.SendFile) -> None:
         offset, remaining = action.offset, action.count
         while remaining > 0:
             piece = await trio.to_thread.run_sync(
@@ -203,7 +189,7 @@ class TrioConnection:
             return True
         return False
 
-    async def _handle(self, action: Handle) -> Any:
+    async def _handle(self, action: actions.Handle) -> Any:
         call = action.call
         reader = self.lifecycle.driver.body_reader(call) if call.stream_body else None
         if call.is_async:
@@ -226,7 +212,7 @@ class TrioConnection:
                 threads.release()
         return action.refuse()
 
-    async def _pull(self, pull: Pull) -> Any:
+    async def _pull(self, pull: actions.Pull) -> Any:
         if pull.is_async:
             self.async_body = pull.body.chunks
             chunk = await pull.anext()

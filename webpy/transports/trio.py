@@ -211,25 +211,30 @@ async def serve(routes: Routes, host: str | None, port: int, *,
     a unix socket's address is ``(path, 0)``. The other options are `Server`'s.
     """
     server = Server(routes, **options)
+    listeners = await open_listeners(host, port, backlog=backlog, sockets=sockets)
+    await server.serve(listeners, lambda: task_status.started(addresses(listeners)))
+
+
+async def open_listeners(host: str | None, port: int, *, backlog: int | None = None,
+                         sockets: Sequence[socket.socket] = ()) -> list[trio.SocketListener]:
+    """`sockets` as trio listeners, or new TCP listeners on `host`:`port` (see `serve`)."""
     if sockets:
-        listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(sock))
-                     for sock in sockets]
-    else:
-        listeners = await trio.open_tcp_listeners(port, host=host or None, backlog=backlog)
-    addresses = [_address(listener) for listener in listeners]
-    await server.serve(listeners, lambda: task_status.started(addresses))
+        return [trio.SocketListener(trio.socket.from_stdlib_socket(sock)) for sock in sockets]
+    return await trio.open_tcp_listeners(port, host=host or None, backlog=backlog)
+
+
+def addresses(listeners: Sequence[trio.SocketListener]) -> list[Address]:
+    """Where each listener listens: ``(host, port)``, or ``(path, 0)`` for a unix socket."""
+    names = [listener.socket.getsockname() for listener in listeners]
+    return [(name[0], name[1]) if isinstance(name, tuple) else (name, 0) for name in names]
 
 
 async def serve_listeners(
         routes: Routes, listeners: Sequence[trio.abc.Listener[trio.abc.Stream]], *,
         task_status: trio.TaskStatus[Sequence[trio.abc.Listener[trio.abc.Stream]]]
         = trio.TASK_STATUS_IGNORED, **options: Any) -> None:
-    """Serve `routes` on listeners the caller made, until cancelled; see `Server`.
-
-    For example ``trio.open_tcp_listeners`` with socket options of your own,
-    or ``trio.open_ssl_over_tcp_listeners`` replaced by `ssl_context` here.
-    `options` are `Server`'s.
-    """
+    """Serve `routes` on listeners the caller made (e.g. with socket options of
+    their own), until cancelled; `options` are `Server`'s."""
     server = Server(routes, **options)
     await server.serve_listeners(listeners, task_status=task_status)
 
@@ -241,10 +246,3 @@ def _peer(stream: trio.abc.Stream) -> Address | None:
     except OSError:
         return None
     return (address[0], address[1]) if isinstance(address, tuple) else None
-
-
-def _address(listener: trio.SocketListener) -> Address:
-    name = listener.socket.getsockname()
-    if not isinstance(name, tuple):  # a unix socket's path
-        return name, 0
-    return name[0], name[1]

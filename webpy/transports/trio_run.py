@@ -29,7 +29,7 @@ from typing import Any
 import trio
 
 from ..app import Routes
-from .trio import Address, serve_listeners
+from .trio import Address, addresses, open_listeners, serve_listeners
 
 #: The signals that stop a server: Ctrl-C, and what service managers send.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -62,12 +62,8 @@ async def serve_until_signalled(
     ``grace_period``, limits...).
     """
     with trio.open_signal_receiver(*signals) as received:
-        if sockets:
-            listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(sock))
-                         for sock in sockets]
-        else:
-            listeners = await trio.open_tcp_listeners(port, host=host or None, backlog=backlog)
-        addresses = [_address(listener) for listener in listeners]
+        listeners = await open_listeners(host, port, backlog=backlog, sockets=sockets)
+        bound = addresses(listeners)
         server_scope = trio.CancelScope()
         stopped = trio.Event()
 
@@ -79,8 +75,8 @@ async def serve_until_signalled(
         async with trio.open_nursery() as nursery:
             await nursery.start(run_server)
             if on_ready is not None:
-                on_ready(addresses)
-            task_status.started(addresses)
+                on_ready(bound)
+            task_status.started(bound)
             signum = await received.__anext__()
             if on_signal is not None:
                 on_signal(signum)
@@ -107,10 +103,3 @@ def run(routes: Routes, host: str | None = "localhost", port: int = 8000, **opti
 async def _consume(received: Any) -> None:
     async for _ in received:
         pass
-
-
-def _address(listener: trio.SocketListener) -> Address:
-    name = listener.socket.getsockname()
-    if not isinstance(name, tuple):  # a unix socket's path
-        return name, 0
-    return name[0], name[1]
