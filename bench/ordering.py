@@ -244,12 +244,13 @@ def throwaway_postgres() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _wrk(ports: list[int], mode: str, duration: float, script: Path) -> list[WrkResult]:
+def _wrk(ports: list[int], mode: str, duration: float, script: Path, connections: int
+         ) -> list[WrkResult]:
     """wrk against each port at once, the connections split between them."""
     exe = wrk_path()
     if exe is None:
         raise SystemExit("wrk not found")
-    per = CONNECTIONS // len(ports)
+    per = max(connections // len(ports), 1)
     runs = [subprocess.Popen(
         [*pin(CLIENT_CPU), exe, f"-t{per}", f"-c{per}", f"-d{duration:.0f}s", "--latency",
          "--timeout=5s", "-s", str(script), f"http://{HOST}:{port}/", "--", mode, f"s{port}-"],
@@ -288,8 +289,8 @@ def _seed_hot_keys(port: int) -> None:
         connection.close()
 
 
-def measure(config: str, mode: str, duration: float, conninfo: str, script: Path
-            ) -> dict[str, Any]:
+def measure(config: str, mode: str, duration: float, conninfo: str, script: Path,
+            connections: int = CONNECTIONS) -> dict[str, Any]:
     servers, processes, _, locks_kind = CONFIGS[config]
     data = tempfile.mkdtemp(prefix="webpy-bench-ordering-")
     running: list[Running] = []
@@ -305,7 +306,7 @@ def measure(config: str, mode: str, duration: float, conninfo: str, script: Path
         database = _postmaster(conninfo) if CONFIGS[config][2] == "postgres" else None
         pids = [server.pid for server in running] + ([database] if database else [])
         before = [cpu_seconds(pid) for pid in pids]
-        results = _wrk([server.port for server in running], mode, duration, script)
+        results = _wrk([server.port for server in running], mode, duration, script, connections)
         after = [cpu_seconds(pid) for pid in pids]
         reports = [report for server in running for report in _stats(server.port, processes)]
     finally:
@@ -422,13 +423,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--modes", default="cycle,hot")
     parser.add_argument("--callgrind", action="store_true")
+    parser.add_argument("--connections", type=int, default=CONNECTIONS,
+                        help="in all (2 for one per PostgreSQL server: latency without queueing)")
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     script = OUT / "ordering.lua"
     script.write_text(CYCLE_LUA + "\n" + REPORT_LUA.read_text())
     with contextlib.ExitStack() as stack:
         conninfo = args.postgres or stack.enter_context(throwaway_postgres())
-        rows = [measure(config, mode, args.duration, conninfo, script)
+        rows = [measure(config, mode, args.duration, conninfo, script, args.connections)
                 for mode in filter(None, args.modes.split(","))
                 for config in filter(None, args.configs.split(","))]
         costs = lockcost(conninfo, args.callgrind)
