@@ -258,7 +258,7 @@ class ConnectionDriver:
         )
         begun = site.app.begin(request)
         if type(begun) is Response:
-            return (yield from self._respond(head, request, begun))
+            return (yield from self.respond(head, request, begun))
         call: Call = begun  # type: ignore[assignment]
         if isinstance(call.handler, WebSocketHandler):  # the connection is handed over
             from .websocket import take_over
@@ -278,7 +278,7 @@ class ConnectionDriver:
         resource = call.resource
         if resource is None:
             response = yield Handle(call, body)
-            return (yield from self._respond(head, request, response))
+            return (yield from self.respond(head, request, response))
         lock = site.locks.hold(resource)
         acquired = False
         try:
@@ -288,10 +288,10 @@ class ConnectionDriver:
             except HTTPError as error:
                 refusal = error
             if refusal is not None:  # a shared lock backend failed: 503, never an unordered run
-                return (yield from self._respond(head, request, call.fail(refusal)))
+                return (yield from self.respond(head, request, call.fail(refusal)))
             acquired = True
             response = yield Handle(call, body)
-            return (yield from self._respond(head, request, response))
+            return (yield from self.respond(head, request, response))
         finally:
             if acquired:
                 lock.release(call.exclusive)
@@ -315,8 +315,9 @@ class ConnectionDriver:
             else:
                 return b"".join(chunks)
 
-    def _respond(self, head: RequestHead, request: Request, response: Response
+    def respond(self, head: RequestHead, request: Request, response: Response
                  ) -> Generator[Action, Any, bool]:
+        """Send `response` to `request`; whether the connection may serve another request."""
         connection, site = self.connection, self.site
         body = response.body
         unread = not connection.request_complete

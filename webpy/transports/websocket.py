@@ -212,7 +212,7 @@ def take_over(driver: ConnectionDriver, head: RequestHead, request: Request, cal
     """
     outcome = vet(call)
     if type(outcome) is Response:
-        return (yield from driver._respond(head, request, outcome))
+        return (yield from driver.respond(head, request, outcome))
     assert isinstance(outcome, Upgrade)
     connection = driver.connection
     connection.next_event()  # the request's end: vet refused any body
@@ -220,7 +220,7 @@ def take_over(driver: ConnectionDriver, head: RequestHead, request: Request, cal
         response_head, trailing = connection.switch_protocols(outcome.fields)
     except InvalidResponse as error:
         logger.error("WebSocket upgrade of %s refused: %s", request.target, error)
-        return (yield from driver._respond(head, request, call.fail(error)))
+        return (yield from driver.respond(head, request, call.fail(error)))
     driver.site.log_access(driver.client, request, 101, 0)
     yield from serve(outcome, trailing, head=response_head)
     return False
