@@ -175,8 +175,18 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("-w", "--processes", "--workers", dest="processes", metavar="N",
                        type=_integer_in(1, 1024, "a process count"), default=1,
                        help="worker processes sharing the port, threaded transport only; "
-                            "each has its own copy of the application's module state "
+                            "each has its own copy of the application's module state. "
+                            "SIGHUP replaces them one at a time, losing no request "
                             "(default: 1)")
+    group.add_argument("--max-requests", type=_integer_in(0, 2**31 - 1, "a count"), default=0,
+                       metavar="N",
+                       help="replace a worker process once it has served N requests, the "
+                            "way SIGHUP replaces them all: the new one accepts before the old "
+                            "one finishes (default: 0, never)")
+    group.add_argument("--max-requests-jitter", type=_integer_in(0, 2**31 - 1, "a count"),
+                       default=0, metavar="N",
+                       help="add up to N (random, per worker) to --max-requests, so workers "
+                            "are not all replaced at once (default: 0)")
     group.add_argument("--max-connections", type=_integer_in(1, 10_000_000, "a count"),
                        default=10_000, metavar="N",
                        help="open connections beyond which clients get 503 (default: 10000)")
@@ -309,6 +319,9 @@ def _check_options(options: argparse.Namespace) -> None:
         raise UsageError("--key needs --cert (the certificate chain to go with the key)")
     if options.processes > 1 and options.transport == "trio":
         raise UsageError("--processes needs the threaded transport")
+    if (options.max_requests or options.max_requests_jitter) and options.processes < 2:
+        raise UsageError("--max-requests needs --processes 2 or more (a worker is replaced "
+                         "by a new one while the others serve)")
     if options.uds_mode is not None and not options.uds:
         raise UsageError("--uds-mode needs --uds (the socket file it applies to)")
 
@@ -511,9 +524,10 @@ class _StopSignals:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self) -> None:
+    def __init__(self, extra: tuple[int, ...] = ()) -> None:
         self._read, self._write = os.pipe()
-        self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
+        self._previous = {signum: signal.signal(signum, self._handle)
+                          for signum in (*self.SIGNALS, *extra)}
 
     def _handle(self, signum: int, frame: object) -> None:
         os.write(self._write, bytes([signum]))
@@ -594,14 +608,21 @@ def _serve_threaded(options: argparse.Namespace, served: Served,
                             ssl_context=ssl_context, threads=options.threads,
                             processes=options.processes,
                             max_connections=options.max_connections,
+                            max_requests=options.max_requests,
+                            max_requests_jitter=options.max_requests_jitter,
+                            grace_period=options.grace_period,
                             **_timeouts(options), **deployment)
     except OSError as error:
         raise _listen_error(options, error) from None
-    signals = _StopSignals()  # before start(), so the server leaves signals to us
+    # Before start(), so the server leaves signals to us; SIGHUP restarts the workers.
+    signals = _StopSignals((signal.SIGHUP,) if options.processes > 1 else ())
     try:
         server.start()
         print(f"Serving {served.description} on {server.url} (Ctrl-C to stop)", flush=True)
         signum = signals.wait()
+        while signum == signal.SIGHUP:
+            server.restart_workers()
+            signum = signals.wait()
         print(_stopping_line(signum, options.grace_period), flush=True)
         server.stop(options.grace_period)
     finally:

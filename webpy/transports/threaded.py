@@ -23,6 +23,7 @@ from . import _sockets as io
 from . import signals
 from ._epoll import EpollLoop
 from .driver import Site
+from .processes import WorkerOptions
 from .settings import Timeouts, default_max_connections
 
 
@@ -41,7 +42,10 @@ class HTTPServer:
     `Timeouts.queue_timeout` or behind `queue_size` others. `processes > 1`
     forks that many worker processes sharing the listening socket, ordered
     together on a lock file (`FileLocks`) unless `locks` gives another lock
-    backend (such as `PostgresLocks`, for several servers). The socket
+    backend (such as `PostgresLocks`, for several servers); `restart_workers()`
+    (SIGHUP on the command line) replaces them one at a time, and so does a
+    worker's `max_requests` (plus up to `max_requests_jitter`), each old worker
+    getting `grace_period` seconds to finish (`processes.py`). The socket
     is bound here, so the port is known before `start()`. With `proxy_protocol`,
     every connection must start with a PROXY protocol header (HAProxy's
     `send-proxy`, `send-proxy-v2`), which gives the client's address; given
@@ -61,7 +65,9 @@ class HTTPServer:
                  proxy_protocol: bool | Collection[socket.socket] = False,
                  forwarded_allow: str | Sequence[str] | None = None,
                  forwarded_header: str = "x-forwarded",
-                 sockets: Sequence[socket.socket] = (), **options: Any) -> None:
+                 sockets: Sequence[socket.socket] = (), max_requests: int = 0,
+                 max_requests_jitter: int = 0, grace_period: float = 5.0,
+                 **options: Any) -> None:
         if threads < 1 or processes < 1:
             raise ValueError("threads and processes must be at least 1")
         self.site = Site.configured(routes, error_routes, ReadWriteLock, limits=limits,
@@ -78,6 +84,7 @@ class HTTPServer:
         self.ssl_context = ssl_context
         self.proxy_protocol = proxy_protocol
         self.threads, self.processes, self.queue_size = threads, processes, queue_size
+        self.worker_options = WorkerOptions(max_requests, max_requests_jitter, grace_period)
         self.max_connections = max_connections or default_max_connections()
         if not sockets and address is None:
             raise ValueError("an address or listening sockets are needed")
@@ -125,7 +132,7 @@ class HTTPServer:
                 if not self._locks_given and self._own_locks is None:
                     self.site.locks = self._own_locks = FileLocks()  # before the fork
 
-                self._children = WorkerProcesses(self, self.processes)
+                self._children = WorkerProcesses(self, self.processes, self.worker_options)
                 self._children.start()
             else:
                 self._loop = EpollLoop(
@@ -140,6 +147,16 @@ class HTTPServer:
         self._running = False
         self._children = None
         self._lifecycle_lock = threading.Lock()  # the parent held it across fork()
+
+    def restart_workers(self) -> None:
+        """Replace the worker processes one at a time, losing no request; returns at once.
+
+        Each new worker accepts before the one it replaces stops accepting and
+        finishes its requests. Without worker processes there is nothing to do.
+        """
+        children = self._children
+        if children is not None:
+            children.restart()
 
     def serve_forever(self) -> None:
         """Serve until `stop()` is called (from another thread or a signal)."""
