@@ -335,6 +335,8 @@ class EpollLoop:
             return
         connection.queued_until = time.monotonic() + self.timeouts.queue_timeout
         self._queue.append(connection)
+        logger.debug("no free thread for %s: request queued (%d waiting)",
+                     connection.lifecycle.client, len(self._queue))
 
     def _run_queued(self) -> None:
         try:

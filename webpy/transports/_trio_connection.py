@@ -202,8 +202,12 @@ class TrioConnection:
                 reader, lambda: trio.from_thread.run(self._receive_body),
                 lambda data: trio.from_thread.run(self._interim, data))
         threads = self.server.threads
-        if threads.statistics().tasks_waiting >= self.server.queue_size:
+        waiting = threads.statistics().tasks_waiting
+        if waiting >= self.server.queue_size:
             return action.refuse()
+        if not threads.available_tokens:
+            logger.debug("no free thread for %s: request queued (%d waiting)",
+                         self.lifecycle.client, waiting + 1)
         with trio.move_on_after(self.timeouts.queue_timeout):
             await threads.acquire()
             try:
