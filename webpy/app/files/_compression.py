@@ -40,6 +40,8 @@ except ImportError:  # the optional extra: pip install 'webpy[brotli]'
 
 #: How much of a file is read and compressed at a time.
 READ_SIZE = 64 * 1024
+#: Compressed output is sent in pieces of at least this size (but the last).
+SEND_SIZE = 16 * 1024
 #: On-the-fly compression levels: near the best ratio at a fraction of the
 #: maximum's cost; the result is cached, so the cost is paid once per file.
 GZIP_LEVEL = 6
@@ -206,6 +208,8 @@ class CompressedStream:
         before = version(os.fstat(descriptor))
         kept: list[bytes] | None = []
         size = 0
+        pending: list[bytes] = []  # small pieces (the gzip header...) go out together
+        pending_size = 0
         for piece in compress_chunks(_read(descriptor), coding):
             if kept is not None:
                 size += len(piece)
@@ -213,7 +217,13 @@ class CompressedStream:
                     kept.append(piece)
                 else:
                     kept = None
-            yield piece
+            pending.append(piece)
+            pending_size += len(piece)
+            if pending_size >= SEND_SIZE:
+                yield b"".join(pending)
+                pending, pending_size = [], 0
+        if pending_size:
+            yield b"".join(pending)
         if kept is not None and version(os.fstat(descriptor)) == before:
             store(b"".join(kept))
 
