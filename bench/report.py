@@ -40,6 +40,7 @@ APP_COLUMNS = (
     RatioColumn("idle: RSS growth", "idle", "rss_growth_mib", higher_is_better=False),
 )
 FILE_COLUMNS = (
+    RatioColumn("200 KiB CSS, gzip, req/s", "static-css-gzip", "rps"),
     RatioColumn("1 MiB file MB/s", "static-1m", "mbps"),
     RatioColumn("100 MiB file MB/s", "static-100m", "mbps"),
 )
@@ -244,6 +245,13 @@ def absolute_sections(results: Results) -> list[str]:
         out += ["### 10 MiB upload (curl, POST /upload, body streamed by the app)", ""]
         rows = [[s, _cell(idx.get(("upload", s)), "mbps")] for s in _order(results, {"upload"})]
         out += [*_table(["server", "MB/s"], rows), ""]
+
+    if any(r["scenario"] == "static-css-gzip" for r in results):
+        out += ["### 200 KiB stylesheet, Accept-Encoding: gzip (wrk -t1 -c16; req/s, ms)", ""]
+        rows = [[s, _cell(idx.get(("static-css-gzip", s)), "rps"),
+                 _cell(idx.get(("static-css-gzip", s)), "p99_ms", 2)]
+                for s in _order(results, {"static-css-gzip"})]
+        out += [*_table(["server", "req/s", "p99"], rows), ""]
 
     static = {"static-1m", "static-100m"}
     if any(r["scenario"] in static for r in results):

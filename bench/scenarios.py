@@ -9,6 +9,7 @@ for the in-process and no-I/O measurements). Every failure becomes a ``Result`` 
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
 import selectors
@@ -38,6 +39,8 @@ SMALL_FILE = "1m.bin"
 LARGE_FILE = "100m.bin"
 UPLOAD_FILE = "upload-10m.bin"
 PROBE_FILE = "hello.txt"
+#: A stylesheet of 200 KiB with its precompressed `.gz` beside it, as a site deploys one.
+CSS_FILE = "style.css"
 UPLOAD_SIZE = 10 * MIB
 
 
@@ -144,6 +147,7 @@ def make_files(directory: Path, quick: bool) -> None:
     """Create the static files once (random bytes, so no layer can compress them)."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / PROBE_FILE).write_text("Hello, world!")
+    _make_stylesheet(directory / CSS_FILE)
     for name, size in ((SMALL_FILE, MIB), (LARGE_FILE, 100 * MIB), (UPLOAD_FILE, UPLOAD_SIZE)):
         path = directory / name
         if path.exists() and path.stat().st_size == size:
@@ -151,6 +155,35 @@ def make_files(directory: Path, quick: bool) -> None:
         with open(path, "wb") as f:
             for _ in range(size // MIB):
                 f.write(os.urandom(MIB))
+
+
+def _make_stylesheet(path: Path) -> None:
+    """200 KiB of plausible CSS (rules differ, so it compresses like a real sheet) and its .gz."""
+    if path.exists() and (path.parent / (path.name + ".gz")).exists():
+        return
+    rules = []
+    n = 0
+    while sum(map(len, rules)) < 200 * 1024:
+        rules.append(f".block-{n} > .item-{n % 37} {{ margin: {n % 13}px {n % 7}px; "
+                     f"color: #{(n * 2654435761) % 0xFFFFFF:06x}; "
+                     f"font: {10 + n % 9}px/1.{n % 5} sans-serif; }}\n")
+        n += 1
+    data = "".join(rules).encode()[: 200 * 1024]
+    path.write_bytes(data)
+    (path.parent / (path.name + ".gz")).write_bytes(gzip.compress(data, 9))
+
+
+def css_gzip_load(ctx: Context, running: Running) -> tuple[dict[str, float], list[str]]:
+    """wrk at 16 connections fetching the stylesheet with ``Accept-Encoding: gzip``."""
+    s = ctx.settings
+    headers = ("Accept-Encoding: gzip",)
+    path = "/" + CSS_FILE
+    if s.warmup_s:
+        run_wrk(running.port, 16, s.warmup_s, path=path, headers=headers)
+    w = run_wrk(running.port, 16, s.duration_s, path=path, headers=headers,
+                log_name=f"css-gzip-{running.name}")
+    _alive(running)
+    return _wrk_metrics(w)
 
 
 def _wrk_metrics(w: WrkResult) -> tuple[dict[str, float], list[str]]:
@@ -668,6 +701,15 @@ SCENARIOS: dict[str, Scenario] = {
             needs=("wrk",),
         ),
         Scenario(
+            "static-css-gzip",
+            "200 KiB stylesheet with Accept-Encoding: gzip (precompressed .gz beside it), "
+            "16 connections",
+            _files,
+            css_gzip_load,
+            probe_path="/" + PROBE_FILE,
+            needs=("wrk",),
+        ),
+        Scenario(
             "static-1m",
             "1 MiB static file download",
             _files,
@@ -715,6 +757,7 @@ DEFAULT_ORDER = [
     "close",
     "kv-16",
     "upload",
+    "static-css-gzip",
     "static-1m",
     "static-100m",
     "idle",

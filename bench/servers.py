@@ -283,6 +283,10 @@ http {{
     tcp_nodelay on;
     keepalive_requests 1000000;
     default_type application/octet-stream;
+    types {{ text/css css; text/plain txt; }}
+    gzip on;
+    gzip_static on;
+    gzip_types text/css;
     client_body_temp_path {tmp}/body;
     proxy_temp_path {tmp}/proxy;
     fastcgi_temp_path {tmp}/fastcgi;
