@@ -30,7 +30,6 @@ import threading
 import time
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
-from urllib.parse import quote
 
 from .._version import __version__
 from ..app import (
@@ -58,6 +57,7 @@ from ..protocol import (
     http_date,
 )
 from ..protocol.forwarded import TrustedProxies, replace_host
+from .access_log import AccessMessage, AccessRecord
 from .actions import (
     READ_BODY,
     READ_DRAIN,
@@ -76,8 +76,6 @@ from .settings import Timeouts, split_options
 
 logger = logging.getLogger("webpy")
 access_logger = logging.getLogger("webpy.access")
-#: Characters of a user name the access log shows as they are; others are %-escaped.
-_AUTHUSER_SAFE = "!$&'()*+,;=:@._~"
 
 #: Bodies up to this size are joined with their head into one write.
 _JOIN_LIMIT = 32 * 1024
@@ -125,8 +123,6 @@ class Site:
         self._clock = clock
         self._date_second = -1
         self._date = b""
-        self._log_second = -1
-        self._log_date = ""
 
     @classmethod
     def configured(cls, routes: Routes, error_routes: ErrorRoutes | None,
@@ -171,26 +167,30 @@ class Site:
         return self._date
 
     def log_access(self, client: tuple[str, int] | None, request: Request | None, status: int,
-                   size: int) -> None:
-        """One Common Log Format record on `webpy.access`, if anyone listens.
+                   size: int, driver: ConnectionDriver | None = None) -> None:
+        """One access record on `webpy.access`, if anyone listens (`access_log.py`).
 
-        Everything is formatted only then: a server without an access log pays
-        one `isEnabledFor` per response.
+        Everything is gathered only then: a server without an access log pays
+        one `isEnabledFor` per response. `driver` adds the connection's peer
+        (the proxy in front) and the request's duration.
         """
         if not access_logger.isEnabledFor(logging.INFO):
             return
-        request_line = _request_line(request) if request is not None else "-"
-        now = int(self._clock())
-        if now != self._log_second:
-            self._log_date = time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(now))
-            self._log_second = now
-        host = client[0] if client else "-"
-        user = request.user if request is not None else None
-        # A user name is the client's to choose (Basic credentials): escaped, so it can
-        # neither break the line nor pass for another field.
-        authuser = quote(user, safe=_AUTHUSER_SAFE) if user else "-"
-        access_logger.info('%s - %s [%s] "%s" %d %s', host, authuser, self._log_date,
-                           request_line, status, size or "-")
+        upstream = driver.peer if driver is not None else client
+        if request is None:  # refused before a request was read: what is known of it
+            record = AccessRecord(client[0] if client else None,
+                                  upstream[0] if upstream else None, None, self._clock(), None,
+                                  None, None, status, size)
+        else:
+            headers = request.headers
+            duration = (int((time.perf_counter() - driver.started) * 1e6)
+                        if driver is not None and driver.started else None)
+            record = AccessRecord(
+                client[0] if client else None, upstream[0] if upstream else None, request.user,
+                self._clock(), request.method, request.target, request.http_version, status,
+                size, headers.get("referer"), headers.get("user-agent"),
+                headers.get("x-request-id"), duration)
+        access_logger.info(AccessMessage(record))
 
     def refusal(self, status_code: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
         """A whole response that closes the connection, outside any request cycle."""
@@ -204,13 +204,18 @@ class Site:
 class ConnectionDriver:
     """The request cycle of one connection; see the module docstring."""
 
-    __slots__ = ("client", "connection", "scheme", "site")
+    __slots__ = ("client", "connection", "peer", "scheme", "site", "started")
 
     def __init__(self, site: Site, client: tuple[str, int] | None = None,
                  scheme: str = "http") -> None:
         self.site = site
         self.connection = ServerConnection(site.limits, server_header=site.server_header)
         self.client = client
+        #: Who connected: the proxy in front, when a PROXY header or forwarding
+        #: headers name another client (the access log's "upstream").
+        self.peer = client
+        #: When the current request's head was parsed (`time.perf_counter`), for the log.
+        self.started = 0.0
         self.scheme = scheme
 
     def run(self) -> Generator[Action, Any, None]:
@@ -242,6 +247,7 @@ class ConnectionDriver:
 
     def _exchange(self, head: RequestHead) -> Generator[Action, Any, bool]:
         site = self.site
+        self.started = time.perf_counter()
         client, scheme, headers = self.client, self.scheme, head.headers
         if site.trusted_proxies is not None:  # behind proxies: who really asked
             origin = site.trusted_proxies.resolve(client, scheme, headers)
@@ -366,7 +372,7 @@ class ConnectionDriver:
                     return False
         finally:
             _close_body(body)
-        site.log_access(request.client, request, response.status, sent)
+        site.log_access(request.client, request, response.status, sent, self)
         if close:
             if unread or connection.buffered:
                 yield from self._drain()
@@ -480,7 +486,8 @@ class ConnectionDriver:
                 data = connection.respond(error.status_code, [], b"", site.date(), close=True)
             yield Write(data)
             site.log_access(request.client if request else self.client, request,
-                            error.status_code, len(body) if connection.response_has_body else 0)
+                            error.status_code, len(body) if connection.response_has_body else 0,
+                            self)
         yield from self._drain()
 
     def _drain(self) -> Generator[Action, Any, None]:
@@ -586,7 +593,3 @@ def _close_body(body: object) -> None:
             close()
         except Exception:
             logger.exception("closing a response body failed")
-
-
-def _request_line(request: Request) -> str:
-    return f"{request.method} {request.target} HTTP/{request.http_version}"

@@ -202,6 +202,7 @@ class Lifecycle:
             if first[0] != _TLS_HANDSHAKE_RECORD:
                 logger.debug("plain HTTP from %s on a TLS port: answered 400", self.client)
                 yield Write(site.refusal(400, _PLAIN_HTTP_ON_TLS_BODY, _TEXT))
+                site.log_access(self.client, None, 400, len(_PLAIN_HTTP_ON_TLS_BODY))
                 yield from drain(site.timeouts)
                 return
             if not (yield HANDSHAKE):
@@ -209,6 +210,7 @@ class Lifecycle:
             self._head_deadline = None
         if refuse:
             yield Write(site.refusal(503, _OVERLOAD_BODY, [(b"Retry-After", b"1"), *_TEXT]))
+            site.log_access(self.client, None, 503, len(_OVERLOAD_BODY))
             yield from drain(site.timeouts)
             return
         yield from self.driver.run()
