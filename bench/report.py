@@ -45,6 +45,9 @@ FILE_COLUMNS = (
     RatioColumn("100 MiB file MB/s", "static-100m", "mbps"),
 )
 MEMORY_COLUMNS = (RatioColumn("test client req/s", "inmemory", "rps"),)
+INTEROP_COLUMNS = (RatioColumn("hello 16 conns req/s", "interop-16", "rps"),
+                   RatioColumn("CPU per request", "interop-16", "cpu_us",
+                               higher_is_better=False))
 KV_COLUMNS = (
     RatioColumn("key-value API req/s", "kv-16", "rps"),
     RatioColumn("key-value API p99", "kv-16", "p99_ms", higher_is_better=False),
@@ -104,8 +107,13 @@ def comparisons(
     ]
     kv = [("webpy-threaded-kv", s) for s in KV_SERVERS
           if s != "webpy-threaded-kv" and s in servers and "webpy-threaded-kv" in servers]
+    interop = [(webpy, s) for webpy, peers in (
+        ("webpy-wsgi", ("waitress", "cheroot", "gunicorn-gthread")),
+        ("webpy-asgi", ("hypercorn-trio", "uvicorn"))) if webpy in servers
+        for s in peers if s in servers]
     return [
         ("HTTP servers", APP_COLUMNS, app),
+        ("Hosted WSGI and ASGI apps", INTEROP_COLUMNS, interop),
         ("Key-value JSON REST API (the seed's example, as each framework's users write it)",
          KV_COLUMNS, kv),
         ("Static files", FILE_COLUMNS, files),
@@ -232,6 +240,14 @@ def absolute_sections(results: Results) -> list[str]:
                 ]
             )
         out += [*_table(header, rows), ""]
+
+    if any(r["scenario"] == "interop-16" for r in results):
+        out += ["### Hosted WSGI and ASGI hello apps (wrk -t1 -c16; req/s, ms)", ""]
+        rows = [[s, _cell(idx.get(("interop-16", s)), "rps"),
+                 _cell(idx.get(("interop-16", s)), "p99_ms", 2),
+                 _cpu_cell(idx.get(("interop-16", s)))]
+                for s in _order(results, {"interop-16"})]
+        out += [*_table(["server", "req/s", "p99", "CPU µs/request user + sys"], rows), ""]
 
     if any(r["scenario"] == "kv-16" for r in results):
         out += ["### Key-value JSON REST API (wrk -t1 -c16, 80% GET / 20% PUT, "

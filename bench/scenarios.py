@@ -28,6 +28,7 @@ from bench.servers import (
     Server,
     select_app_servers,
     select_file_servers,
+    select_interop_servers,
     select_kv_servers,
     webpy_limit_notes,
 )
@@ -234,6 +235,7 @@ def hello_load(connections: int, close: bool = False) -> Load:
         # Where a server's time goes: its own code (user) or the kernel (sys), per request.
         metrics["user_us"] = (user_after - user) / w.requests * 1e6
         metrics["sys_us"] = (system_after - system) / w.requests * 1e6
+        metrics["cpu_us"] = metrics["user_us"] + metrics["sys_us"]
         return metrics, notes
 
     return load
@@ -656,6 +658,10 @@ def kv_load(ctx: Context, running: Running) -> tuple[dict[str, float], list[str]
     return metrics, notes
 
 
+def _interop(ctx: Context) -> list[Server]:
+    return select_interop_servers(ctx.server_names)
+
+
 def _kv(ctx: Context) -> list[Server]:
     return select_kv_servers(ctx.server_names)
 
@@ -690,6 +696,13 @@ SCENARIOS: dict[str, Scenario] = {
             "Hello world, a new connection per request (16 at a time)",
             _app,
             hello_load(16, close=True),
+            needs=("wrk",),
+        ),
+        Scenario(
+            "interop-16",
+            "Hosted apps: a WSGI and an ASGI hello app, keep-alive, 16 connections",
+            _interop,
+            hello_load(16),
             needs=("wrk",),
         ),
         Scenario(
@@ -756,6 +769,7 @@ DEFAULT_ORDER = [
     "hello-256",
     "close",
     "kv-16",
+    "interop-16",
     "upload",
     "static-css-gzip",
     "static-1m",

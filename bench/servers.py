@@ -247,6 +247,44 @@ KV_SERVERS: dict[str, Server] = {
 }
 
 
+INTEROP_SERVERS: dict[str, Server] = {
+    s.name: s
+    for s in [
+        Server(
+            "webpy-wsgi",
+            _python(f"-m webpy --wsgi bench.apps.wsgi_app:app {WEBPY_FLAGS} "
+                    "--transport threaded"),
+            "webpy",
+            "webpy, threaded transport, hosting the WSGI hello app (--wsgi)",
+        ),
+        APP_SERVERS["waitress"],
+        APP_SERVERS["cheroot"],
+        Server(
+            "gunicorn-gthread",
+            _python("-m gunicorn -k gthread --threads 4 -w 1 -b {host}:{port} "
+                    "--backlog 2048 bench.apps.wsgi_app:app"),
+            "gunicorn",
+            "gunicorn -k gthread, one worker of 4 threads, WSGI app",
+        ),
+        Server(
+            "webpy-asgi",
+            _python(f"-m webpy --asgi bench.apps.asgi_app:app {WEBPY_FLAGS} "
+                    "--transport trio"),
+            "webpy",
+            "webpy, trio transport, hosting the ASGI hello app (--asgi)",
+        ),
+        APP_SERVERS["hypercorn-trio"],
+        APP_SERVERS["uvicorn"],
+    ]
+}
+
+
+def select_interop_servers(names: list[str] | None) -> list[Server]:
+    """The servers of the hosted-app comparison: all, or those named (webpy's always)."""
+    return [s for s in INTEROP_SERVERS.values()
+            if not names or s.name in names or s.package == "webpy"]
+
+
 def select_kv_servers(names: list[str] | None) -> list[Server]:
     """The key-value API servers: all, or those named (webpy's always, as the subject)."""
     return [s for s in KV_SERVERS.values()
@@ -375,4 +413,4 @@ def select_file_servers(names: list[str] | None) -> list[Server]:
 
 
 def known_server_names() -> list[str]:
-    return [*APP_SERVERS, *FILE_SERVERS, *KV_SERVERS]
+    return [*APP_SERVERS, *FILE_SERVERS, *KV_SERVERS, *INTEROP_SERVERS]
