@@ -204,6 +204,16 @@ def _add_logging_options(parser: argparse.ArgumentParser) -> None:
                        choices=("debug", "info", "warning", "error"),
                        help="least severe messages shown; info shows one Common Log Format "
                             "line per request (default: info)")
+    group.add_argument("--access-log", metavar="FILE|-",
+                       help="write the access log (one line per response) to FILE, or to "
+                            "stdout with -, whatever --log-level says; SIGUSR1 reopens FILE "
+                            "(for logrotate). Default: with the other messages, on stderr")
+    group.add_argument("--access-log-format", metavar="FORMAT", default="common",
+                       help="common, combined, json (one JSON object per line) or a "
+                            "template of {fields}: client, upstream (the proxy in front), "
+                            "user, time, request, method, target, status, size, referer, "
+                            "user_agent, request_id (X-Request-ID or a new one), "
+                            "duration_us (default: common)")
 
 
 def _add_deployment_options(parser: argparse.ArgumentParser) -> None:
@@ -331,6 +341,48 @@ def _configure_logging(options: argparse.Namespace) -> None:
     prefix = "[%(process)d] " if options.processes > 1 else ""
     logging.basicConfig(level=getattr(logging, options.log_level.upper()),
                         format=prefix + "%(message)s", stream=sys.stderr)
+    from .transports.access_log import AccessFormatter, ReopeningFileHandler
+
+    try:
+        formatter = AccessFormatter(options.access_log_format)
+    except ValueError as error:
+        raise UsageError(f"--access-log-format: {error}") from None
+    if options.access_log is None and options.access_log_format == "common":
+        return  # the access lines go with the rest, as they always did
+    handler: logging.Handler
+    if options.access_log in (None, "-"):
+        handler = logging.StreamHandler(sys.stdout if options.access_log else sys.stderr)
+    else:
+        try:
+            handler = ReopeningFileHandler(options.access_log)
+        except OSError as error:
+            raise UsageError(f"--access-log {options.access_log}: "
+                             f"{error.strerror or error}") from None
+    handler.setFormatter(formatter)
+    access = logging.getLogger("webpy.access")
+    access.addHandler(handler)
+    access.propagate = False
+    if options.access_log is not None:  # asked for by name: written whatever --log-level says
+        access.setLevel(logging.INFO)
+
+
+def _reopen_access_log_on_sigusr1(server: Any) -> None:
+    """SIGUSR1 reopens the --access-log file, here and in every worker process (logrotate).
+
+    The handler only starts a thread: the reopening takes the log handler's
+    lock, which the interrupted main thread may hold.
+    """
+    from .transports.access_log import reopen_files
+
+    def reopen() -> None:
+        if reopen_files(logging.getLogger("webpy.access")):
+            logging.getLogger("webpy").info("access log reopened")
+        signal_workers = getattr(server, "signal_workers", None)
+        if signal_workers is not None:
+            signal_workers(signal.SIGUSR1)
+
+    signal.signal(signal.SIGUSR1, lambda signum, frame: threading.Thread(
+        target=reopen, name="webpy-reopen-log").start())
 
 
 # -- what to serve -----------------------------------------------------------------------
@@ -616,6 +668,7 @@ def _serve_threaded(options: argparse.Namespace, served: Served,
         raise _listen_error(options, error) from None
     # Before start(), so the server leaves signals to us; SIGHUP restarts the workers.
     signals = _StopSignals((signal.SIGHUP,) if options.processes > 1 else ())
+    _reopen_access_log_on_sigusr1(server)  # before start(): the workers inherit it
     try:
         server.start()
         print(f"Serving {served.description} on {server.url} (Ctrl-C to stop)", flush=True)
@@ -652,6 +705,8 @@ def _serve_trio(options: argparse.Namespace, served: Served,
 
     def stopping(signum: int) -> None:
         print(_stopping_line(signum, options.grace_period), flush=True)
+
+    _reopen_access_log_on_sigusr1(None)
 
     try:
         trio.run(_with_lifespan, served.lifespan, lambda: serve_until_signalled(

@@ -8,6 +8,7 @@ connection, is below both (`lifecycle.py`).
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import threading
@@ -157,6 +158,16 @@ class HTTPServer:
         children = self._children
         if children is not None:
             children.restart()
+
+    def signal_workers(self, signum: int) -> None:
+        """Send `signum` to every worker process (SIGUSR1: reopen their log files)."""
+        children = self._children
+        if children is not None:
+            for pid in children.pids:
+                try:
+                    os.kill(pid, signum)
+                except ProcessLookupError:
+                    pass  # exited meanwhile
 
     def serve_forever(self) -> None:
         """Serve until `stop()` is called (from another thread or a signal)."""
