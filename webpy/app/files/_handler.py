@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import mimetypes
 import os
 import secrets
 import stat
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, ClassVar
 from urllib.parse import quote
 
+from .. import mediatypes
 from ..errors import HTTPError
 from ..handler import HTTPHandler
 from ..response import FileBody, StreamBody
@@ -170,8 +170,8 @@ class FileHandler(HTTPHandler):
         return _closing_unless_sent(file, lambda: self._negotiated_response(file, path))
 
     def content_type(self, path: str) -> str:
-        """The Content-Type for the file at `path`, from `mimetypes`."""
-        kind, encoding = mimetypes.guess_type(path)
+        """The Content-Type for the file at `path`: `mediatypes`, the same on every system."""
+        kind, encoding = mediatypes.guess_type(path)
         if encoding is not None:
             kind = _COMPRESSED_TYPES.get(encoding, "application/octet-stream")
         kind = kind or "application/octet-stream"
