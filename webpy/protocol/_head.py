@@ -7,9 +7,11 @@ Three steps, each done once per head:
    the same status code however the network split it (h11's own buffer cap
    depends on read sizes). It scans incrementally: a head trickled one byte
    at a time costs linear work.
-2. `check_field_lines` refuses what h11 would quietly normalise away before
-   anyone could see it: bare LF line endings, bare CR, obs-fold continuation
-   lines, and control bytes (h11 lets all but NUL through).
+2. `check_head_bytes` refuses what h11 would quietly normalise away before
+   anyone could see it: bare LF line endings and control bytes (h11 lets all
+   but NUL through). Obs-fold continuation lines, which h11 joins to the
+   field before, show as a head with more field lines than h11 has fields;
+   bare CR h11 refuses itself. Each check is thus made once.
 3. `read_request` hands the head, and nothing else, to a fresh
    `h11.Connection` for the grammar (request line, field syntax, Host,
    Content-Length and Transfer-Encoding values); `vet_request` then applies
@@ -38,6 +40,8 @@ from .limits import Limits
 _HEAD_END = re.compile(rb"\n\r?\n")
 # Control bytes other than HTAB, CR and LF (CR and LF are checked by count).
 _CONTROL_BYTE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: Every byte but those: `head.translate(None, _NOT_CONTROL)` keeps only control bytes.
+_NOT_CONTROL = bytes(byte for byte in range(256) if not _CONTROL_BYTE.match(bytes([byte])))
 _ABSOLUTE_TARGET = re.compile(rb"https?://", re.IGNORECASE)
 
 
@@ -104,10 +108,25 @@ class HeadScanner:
         return end if match else -1
 
 
+def check_head_bytes(head: bytes) -> int:
+    """Refuse bare LF line endings and control bytes in a head; return its field line count.
+
+    Obs-fold is found later, for free: h11 joins a folded line to the field
+    before it, so the head then has more field lines than h11 has fields
+    (`vet_request`). Bare CR needs no check here: h11 refuses it anywhere.
+    """
+    lines = head.count(b"\n")
+    if lines != head.count(b"\r\n"):
+        raise ProtocolError(400, "bare LF line ending")
+    if head.translate(None, _NOT_CONTROL):
+        raise ProtocolError(400, "control byte in request head")
+    return lines - 2  # less the request line and the blank line
+
+
 def check_field_lines(lines: bytes | bytearray) -> None:
     """Refuse bare CR or LF, obs-fold and control bytes in a block of CRLF lines.
 
-    Used for the request head and for the trailer section of a chunked body.
+    Used for each line of the trailer section of a chunked body.
     """
     crlf = lines.count(b"\r\n")
     if lines.count(b"\n") != crlf:
@@ -133,7 +152,8 @@ def read_request(head: bytes) -> h11.Request:
     return event
 
 
-def vet_request(request: h11.Request) -> tuple[RequestHead, bool]:
+def vet_request(request: h11.Request, head: bytes, field_lines: int
+                ) -> tuple[RequestHead, bool]:
     """Apply the rules h11 leaves to servers; return the head and whether its body is chunked.
 
     h11 has already checked each framing value (digits only, one length,
@@ -153,6 +173,10 @@ def vet_request(request: h11.Request) -> tuple[RequestHead, bool]:
     chunked = has_length = expects_continue = False
     keep_alive = version == b"1.1"
     fields = request.headers.raw_items()
+    # h11 joins a folded line to the field before it; the only other way to
+    # lose a line is two identical Content-Length fields, which it merges.
+    if len(fields) != field_lines and (b"\n " in head or b"\n\t" in head):
+        raise ProtocolError(400, "obsolete line folding")
     for raw_name, value in fields:
         name = raw_name.lower()
         if name == b"content-length":
@@ -177,9 +201,8 @@ def vet_request(request: h11.Request) -> tuple[RequestHead, bool]:
         if version == b"1.0":
             # RFC 9112 section 6.1: an HTTP/1.0 sender cannot mean it; its framing is faulty.
             raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
-    head = RequestHead(method, target, version, fields, content_length, expects_continue,
-                       keep_alive)
-    return head, chunked
+    return RequestHead(method, target, version, fields, content_length, expects_continue,
+                       keep_alive), chunked
 
 
 def _tokens(value: bytes) -> list[bytes]:

@@ -51,7 +51,7 @@ import enum
 
 from . import writer
 from ._chunked import ChunkedReader
-from ._head import HeadScanner, check_field_lines, read_request, vet_request
+from ._head import HeadScanner, check_head_bytes, read_request, vet_request
 from .errors import InvalidResponse, ProtocolError
 from .events import (
     CONNECTION_CLOSED,
@@ -410,12 +410,12 @@ class ServerConnection:
             head = bytes(buffer[:end])
             del buffer[:end]
         self._head_scanner.reset()
-        check_field_lines(head)
+        field_lines = check_head_bytes(head)
         request = read_request(head)
         version_11 = request.http_version == b"1.1"
         # A refusal from here on answers this request: no body if it is a HEAD.
         self._peer = _PEERS[request.method == b"HEAD", version_11, False]
-        event, chunked = vet_request(request)
+        event, chunked = vet_request(request, head, field_lines)
         self._peer = _PEERS[request.method == b"HEAD", version_11, event.keep_alive]
         self._keep_alive = event.keep_alive
         self._max_body = self._limits.max_body_bytes

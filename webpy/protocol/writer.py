@@ -138,6 +138,8 @@ _REASON_PHRASE = re.compile(rb"[\t \x21-\x7e\x80-\xff]*")
 _DIGITS = re.compile(rb"[0-9]{1,20}")
 #: Valid field names seen so far, with their lowercase form (bounded, see `_lower_name`).
 _NAMES: dict[bytes, bytes] = {}
+#: Valid field values seen so far (bounded, see `_check_value`).
+_VALUES: set[bytes] = set()
 
 
 class ResponseHead:
@@ -195,8 +197,8 @@ def write_head(
     connection: list[bytes] | None = None
     for name, value in fields:
         lower = _NAMES.get(name) or _lower_name(name)
-        if type(value) is not bytes or not _FIELD_VALUE.fullmatch(value):
-            raise InvalidResponse(f"invalid value for header {name!r}: {value!r}")
+        if type(value) is not bytes or value not in _VALUES:
+            _check_value(name, value)
         if lower in _FRAMING_NAMES:
             if lower == b"transfer-encoding":
                 continue  # the framing is ours to choose
@@ -288,6 +290,19 @@ def _lower_name(name: bytes) -> bytes:
     if len(_NAMES) < 1024:
         _NAMES[name] = lower
     return lower
+
+
+def _check_value(name: bytes, value: bytes) -> None:
+    """Refuse a field value that must not reach the wire; remember short valid ones.
+
+    Up to 1024 valid values of up to 128 bytes are remembered, so that the
+    values an application sends on every response (its Content-Type) are
+    checked once.
+    """
+    if type(value) is not bytes or not _FIELD_VALUE.fullmatch(value):
+        raise InvalidResponse(f"invalid value for header {name!r}: {value!r}")
+    if len(value) <= 128 and len(_VALUES) < 1024:
+        _VALUES.add(value)
 
 
 def _app_length(value: bytes) -> int:
