@@ -451,9 +451,10 @@ def test_async_on_message_is_awaited_by_run_async() -> None:
     assert isinstance(begun, Call)
     upgrade = vet(begun)
     assert isinstance(upgrade, Upgrade)
-    call = HookCall(upgrade.call, upgrade.handler.on_message, "hi")
+    sink = _Sink()
+    call = HookCall(upgrade.call, sink, upgrade.handler.on_message, "hi")  # type: ignore[arg-type]
     assert call.is_async
-    upgrade.handler.attach(_Sink(), None)
+    upgrade.handler.attach(sink, None)
     outcome = trio.run(call.run_async)
     assert outcome.status == 200 and received == ["hi"]
 
@@ -461,6 +462,7 @@ def test_async_on_message_is_awaited_by_run_async() -> None:
 class _Sink:
     def __init__(self) -> None:
         self.sent: list[Any] = []
+        self.perform = None
 
     def send(self, message: str | bytes) -> None:
         self.sent.append(message)

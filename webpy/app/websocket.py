@@ -25,6 +25,15 @@ methods and from any other thread (a server push). They never block: the
 bytes are queued and written by the transport. After the WebSocket closed,
 `send` raises `WebSocketClosed`, a clear error instead of a dead worker.
 
+On trio, an ``async def`` method may also read for itself, in the style of
+other async servers: ``message = await self.receive()`` or ``async for
+message in self``, typically in `on_connect`, which then lasts as long as
+the conversation (messages it receives are not passed to `on_message`).
+``await self.send(message)`` writes at once instead of at the next wait.
+The loop ends, and `receive` raises `WebSocketClosed`, once the WebSocket
+is closed; `on_close` still runs, once. While such a method waits, the read
+has the same deadlines, pings and graceful-stop 1001 as between messages.
+
 This module knows nothing of frames or sockets: the transport layer
 (`webpy.transports.websocket`) joins this handler to the protocol session.
 """
@@ -32,7 +41,7 @@ This module knows nothing of frames or sockets: the transport layer
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Generator
 from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
@@ -51,6 +60,8 @@ class Outbox(Protocol):
 
     def send(self, message: str | bytes) -> None: ...
     def close(self, code: int, reason: str) -> None: ...
+    async def receive(self) -> str | bytes: ...
+    async def flush(self) -> None: ...
     @property
     def is_open(self) -> bool: ...
 
@@ -130,12 +141,33 @@ class WebSocketHandler(HTTPHandler):
 
     # -- verbs -----------------------------------------------------------------------------
 
-    def send(self, message: str | bytes) -> None:
-        """Send a text (str) or binary (bytes) message, from any thread; never blocks."""
+    def send(self, message: str | bytes) -> Sent:
+        """Send a text (str) or binary (bytes) message, from any thread; never blocks.
+
+        In an ``async def`` method on trio, ``await`` the result to write it
+        now rather than at the next wait.
+        """
         outbox = self._outbox
         if outbox is None:
             raise WebSocketClosed("the WebSocket is not open")
         outbox.send(message)
+        return Sent(outbox)
+
+    async def receive(self) -> str | bytes:
+        """The next whole message (``async def`` methods on trio); `WebSocketClosed` at the end."""
+        outbox = self._outbox
+        if outbox is None:
+            raise WebSocketClosed("the WebSocket is not open")
+        return await outbox.receive()
+
+    def __aiter__(self) -> WebSocketHandler:
+        return self
+
+    async def __anext__(self) -> str | bytes:
+        try:
+            return await self.receive()
+        except WebSocketClosed:
+            raise StopAsyncIteration from None
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the close handshake with `code` (1000, 1001, 1008, 3000-4999...)."""
@@ -151,6 +183,18 @@ class WebSocketHandler(HTTPHandler):
         """Called by the transport layer when the 101 is on its way."""
         self._outbox = outbox
         self.subprotocol = subprotocol
+
+
+class Sent:
+    """What `send` returns: already queued; awaiting it writes the queue out now."""
+
+    __slots__ = ("_outbox",)
+
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self._outbox.flush().__await__()
 
 
 def _without_port(netloc: str, default_port: str) -> str:

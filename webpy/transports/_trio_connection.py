@@ -28,6 +28,7 @@ from ..app import HTTPError
 from ..app.locks import ReadWriteState
 from . import actions
 from .lifecycle import AsyncBodyStream, BlockingBodyStream, Lifecycle, log_lost
+from .websocket import HookCall
 
 if TYPE_CHECKING:
     from .trio import Server
@@ -131,6 +132,21 @@ class TrioConnection:
             return await self._read(read)
         return actions.WOKEN
 
+    async def _perform(self, action: actions.Action) -> Any:
+        """A read or write an ``async def`` WebSocket hook performs inside its `Handle`
+        (``await ws.receive()``), under the deadline the lifecycle gives it."""
+        lifecycle = self.lifecycle
+        handle = lifecycle.enter(action)
+        assert handle is not None
+        try:
+            if type(action) is actions.Write:
+                await self._write(action.data)
+                return None
+            assert type(action) is actions.WebSocketRead
+            return await self._read_websocket(action)
+        finally:
+            lifecycle.enter(handle)
+
     async def _write(self, data: bytes | list[bytes]) -> None:
         if not isinstance(data, bytes):
             data = b"".join(data)
@@ -193,6 +209,8 @@ class TrioConnection:
         call = action.call
         reader = self.lifecycle.driver.body_reader(call) if call.stream_body else None
         if call.is_async:
+            if type(call) is HookCall:
+                call.perform = self._perform
             if reader is not None:
                 call.request.stream = AsyncBodyStream(reader, self._receive_body, self._interim,
                                                       self._watch_for_disconnect)

@@ -156,7 +156,17 @@ class Lifecycle:
         except StopIteration:
             self.action = None
             return None
-        self.action = action
+        self.enter(action)
+        return action
+
+    def enter(self, action: Action) -> Action | None:
+        """Wait on `action` from now (its deadline, as in the table); returns the previous one.
+
+        The cycle's own actions come through `send`. An ``async def`` WebSocket
+        handler that awaits `receive()` performs reads and writes inside its
+        `Handle`; the transport enters each, then enters the `Handle` again.
+        """
+        previous, self.action = self.action, action
         kind = type(action)
         timeouts = self._site.timeouts
         if kind is Read:
@@ -186,7 +196,7 @@ class Lifecycle:
             self.deadline = self._head_deadline
         else:
             self.deadline = math.inf
-        return action
+        return previous
 
     def _run(self, tls: bool, refuse: bool, proxy: bool) -> Generator[Action, Any, None]:
         site = self._site

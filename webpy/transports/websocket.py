@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +51,7 @@ from ..protocol import NEED_DATA, InvalidResponse, RequestHead
 from .actions import WOKEN, Action, Handle, WebSocketRead, Write
 
 if TYPE_CHECKING:
-    from ..protocol.websocket import Closed, SessionPolicy, WebSocketSession
+    from ..protocol.websocket import Closed, Message, SessionPolicy, WebSocketSession
     from .driver import ConnectionDriver
 
 # Close codes (RFC 6455 section 7.4.1), as in `protocol.websocket`, which is
@@ -110,13 +110,16 @@ def vet(call: Call) -> Response | Upgrade:
 class Link:
     """The handler's `Outbox`: the session behind a lock, shared by the cycle and any thread."""
 
-    __slots__ = ("_closed_error", "_lock", "_session", "_stopping", "_wake")
+    __slots__ = ("_closed_error", "_lock", "_session", "_stopping", "_wake", "perform")
 
     def __init__(self, session: WebSocketSession) -> None:
         self._session = session
         self._lock = threading.Lock()
         self._wake: Callable[[], None] | None = None
         self._stopping = False
+        #: While an ``async def`` hook runs on a transport that lets it wait on
+        #: the connection itself (trio): performs one action, returns its result.
+        self.perform: Callable[[Action], Awaitable[Any]] | None = None
         from ..protocol.websocket import SessionClosed
         self._closed_error = SessionClosed
 
@@ -142,6 +145,33 @@ class Link:
     @property
     def is_open(self) -> bool:
         return self._session.is_open
+
+    async def receive(self) -> str | bytes:
+        """The next whole message, read by the running ``async def`` hook itself."""
+        from ..protocol.websocket import Closed
+
+        event: Message | Closed = await self._run(_next_message(self))
+        if isinstance(event, Closed):
+            raise WebSocketClosed(f"the WebSocket is closed ({event.code})")
+        return event.data
+
+    async def flush(self) -> None:
+        """Write what is queued now, from the running ``async def`` hook."""
+        data = self.take()
+        if data:
+            await self._run(_write(data))
+
+    async def _run(self, steps: Generator[Action, Any, Any]) -> Any:
+        perform = self.perform
+        if perform is None:
+            raise RuntimeError("receive() and await send() work only in an async def "
+                               "method of the handler, on the trio transport")
+        result = None
+        try:
+            while True:
+                result = await perform(steps.send(result))
+        except StopIteration as stop:
+            return stop.value
 
     # The cycle's side.
 
@@ -233,7 +263,7 @@ def serve(upgrade: Upgrade, trailing: bytes = b"", *, head: bytes | None = None
     `trailing` are the bytes that came after the handshake in the same read;
     `head` the 101 response, if the HTTP layer wrote it (else it is written here).
     """
-    from ..protocol.websocket import Closed, Message, WebSocketSession, switching_protocols
+    from ..protocol.websocket import Closed, WebSocketSession, switching_protocols
 
     handler = upgrade.handler
     session = WebSocketSession(policy_of(handler), upgrade.extensions, trailing)
@@ -242,35 +272,47 @@ def serve(upgrade: Upgrade, trailing: bytes = b"", *, head: bytes | None = None
     ended: Closed | None = None
     try:
         yield Write(head if head is not None else switching_protocols(upgrade.fields))
-        outcome = yield Handle(HookCall(upgrade.call, handler.on_connect), None)
+        outcome = yield Handle(HookCall(upgrade.call, link, handler.on_connect), None)
         _check(outcome, link)
         while True:
-            data = link.take()
-            if data:
-                yield Write(data)
-            event = link.next_event()
-            if type(event) is Message:
-                outcome = yield Handle(HookCall(upgrade.call, handler.on_message, event.data),
-                                       None)
-                _check(outcome, link)
-            elif type(event) is Closed:
+            event = yield from _next_message(link)
+            if isinstance(event, Closed):
                 ended = event
-                data = link.take()  # the answer to the client's close frame
-                if data:
-                    yield Write(data)
                 return
-            else:
-                assert event is NEED_DATA
-                data = link.take()  # pongs and close frames the events produced
-                if data:
-                    yield Write(data)
-                    continue
-                link.resume((yield link.read()))
+            outcome = yield Handle(HookCall(upgrade.call, link, handler.on_message, event.data),
+                                   None)
+            _check(outcome, link)
     finally:
         link.detach()
         if ended is None:
             ended = Closed(_ABNORMAL_CLOSURE, "connection lost")
         _on_close(handler, ended)
+
+
+def _next_message(link: Link) -> Generator[Action, Any, Message | Closed]:
+    """Write what is queued, read until a whole message or the end; the close answer too."""
+    from ..protocol.websocket import Closed
+
+    while True:
+        data = link.take()
+        if data:
+            yield Write(data)
+        event = link.next_event()
+        if event is not NEED_DATA:
+            if type(event) is Closed:
+                data = link.take()  # the answer to the client's close frame
+                if data:
+                    yield Write(data)
+            return event  # type: ignore[no-any-return]
+        data = link.take()  # pongs and close frames the events produced
+        if data:
+            yield Write(data)
+            continue
+        link.resume((yield link.read()))
+
+
+def _write(data: bytes) -> Generator[Action, Any, None]:
+    yield Write(data)
 
 
 def _check(outcome: Response, link: Link) -> None:
@@ -299,11 +341,15 @@ class HookCall(Call):
     (200 done, 500 the method raised, 503 the transport had no worker free).
     """
 
-    __slots__ = ("_args",)
+    __slots__ = ("_args", "_link", "perform")
 
-    def __init__(self, call: Call, hook: Callable[..., Any], *args: Any) -> None:
+    def __init__(self, call: Call, link: Link, hook: Callable[..., Any], *args: Any) -> None:
         super().__init__(call.app, call.handler, hook, call.request, call.response)
         self._args = args
+        self._link = link
+        #: Set by a transport whose ``async def`` hooks may wait on the
+        #: connection themselves (trio): `Link.receive` and `Link.flush` use it.
+        self.perform: Callable[[Action], Awaitable[Any]] | None = None
 
     @property
     def stream_body(self) -> bool:
@@ -322,11 +368,16 @@ class HookCall(Call):
         return _DONE
 
     async def run_async(self, body: bytes | None = None) -> Response:
+        self._link.perform = self.perform
         try:
             await self.function(*self._args)
+        except WebSocketClosed:  # receive() after the end: the WebSocket is over anyway
+            return _DONE
         except Exception:
             logger.exception("error in %s", _name(self.function))
             return _FAILED
+        finally:
+            self._link.perform = None
         return _DONE
 
     def fail(self, error: Exception) -> Response:
