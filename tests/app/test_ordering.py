@@ -19,7 +19,7 @@ import trio
 import trio.testing
 
 import webpy as web
-from webpy.app.locks import ReadWriteLock, ReadWriteState
+from webpy.app.locks import LockUnavailable, ReadWriteLock, ReadWriteState, ResourceLocks
 from webpy.transports.memory import Client, ClientResponse
 
 #: Only ever reached if the server deadlocks.
@@ -244,6 +244,46 @@ def test_trio_lock_makes_new_readers_wait_for_a_waiting_writer() -> None:
     assert trio.run(main) == ["writer", "reader"]
 
 
+def test_trio_lock_serves_new_readers_after_a_waiting_reader_gave_up() -> None:
+    """A reader cancelled while it waits for a writer (its client went away) leaves no trace.
+
+    Only writers count as waiting; a reader that gives up must not be taken
+    for a writer leaving, or later readers would find a phantom writer
+    holding them back for good.
+    """
+    async def main() -> list[str]:
+        from webpy.transports.trio import ReadWriteLock as TrioReadWriteLock
+
+        lock = TrioReadWriteLock()
+        order: list[str] = []
+        assert lock.try_acquire(True)  # a writer is inside
+
+        async def impatient_reader(cancel_scope: trio.CancelScope) -> None:
+            with cancel_scope:
+                await lock.acquire(False)
+                order.append("impatient reader")
+
+        async def later_reader() -> None:
+            await lock.acquire(False)
+            order.append("later reader")
+            lock.release(False)
+
+        with trio.fail_after(DEADLOCK_TIMEOUT):
+            async with trio.open_nursery() as nursery:
+                gives_up = trio.CancelScope()
+                nursery.start_soon(impatient_reader, gives_up)
+                await trio.testing.wait_all_tasks_blocked()
+                gives_up.cancel()
+                await trio.testing.wait_all_tasks_blocked()
+                lock.release(True)
+                assert lock.try_acquire(False)  # free: a new reader enters at once
+                lock.release(False)
+                nursery.start_soon(later_reader)
+        return order
+
+    assert trio.run(main) == ["later reader"]
+
+
 def test_a_stream_of_gets_does_not_starve_a_put() -> None:
     """Through the request cycle: GETs keep arriving while one is inside, yet the PUT runs."""
     first_get_inside = threading.Event()
@@ -278,3 +318,43 @@ def test_a_stream_of_gets_does_not_starve_a_put() -> None:
         assert [get.result(timeout=DEADLOCK_TIMEOUT).text for get in [first, *later]] == \
             ["page"] * 6
     assert log[:2] == ["get", "put"]  # the first GET, then the PUT, before any later GET
+
+
+# -- a backend that refuses while a request waits ----------------------------------------
+
+
+def test_a_lock_refused_while_waiting_answers_503_and_the_handler_never_runs() -> None:
+    """A backend may give up after `try_acquire` failed (a shared lock's wait timing out).
+
+    The request that was waiting must get the refusal (503 with Retry-After),
+    not run its handler unordered.
+    """
+    ran: list[str] = []
+
+    class TimesOutWaiting:
+        """The resource is always busy, and waiting for it always times out."""
+
+        def try_acquire(self, exclusive: bool) -> bool:
+            return False
+
+        def acquire(self, exclusive: bool) -> None:
+            raise LockUnavailable("Timed out waiting for the resource lock.")
+
+        def release(self, exclusive: bool) -> None:
+            raise AssertionError("released a lock that was never taken")
+
+    class Page(web.HTTPHandler):
+        def do_get(self) -> tuple[int, str]:
+            ran.append("get")
+            return 200, "page"
+
+        def do_put(self) -> tuple[int, str]:
+            ran.append("put")
+            return 200, "stored"
+
+    client = Client({"/page": Page}, locks=ResourceLocks(TimesOutWaiting))
+    for response in (client.put("/page", "new"), client.get("/page")):
+        assert response.status == 503
+        assert response.headers["Retry-After"] == "1"
+    assert ran == []
+    assert len(client.site.locks) == 0  # both requests let go of the resource
