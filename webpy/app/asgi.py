@@ -1,4 +1,5 @@
-"""Host an ASGI 3 application (``http`` and ``lifespan`` scopes) on webpy's async transport.
+"""Host an ASGI 3 application (``http``, ``websocket`` and ``lifespan`` scopes) on webpy's
+async transport.
 
     routes = asgi.mount("/api", app)                 # or "/" for the whole site
     async with asgi.Lifespan(app) as lifespan:
@@ -14,7 +15,7 @@ with ``receive`` reading the body from the transport's stream as the
 application asks (``more_body`` while it lasts; the transport's body limit,
 100-continue and timeouts apply).
 
-The application runs *in the connection's own task*, stepped by `_AppRun`:
+The application runs *in the connection's own task*, stepped by `AppRun`:
 a coroutine trampoline that passes every event-loop trap the application
 yields up to the loop unchanged (so it is trio's own scheduling, cancel
 scopes and nurseries throughout) and stops only where the application
@@ -64,9 +65,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Gener
 from typing import Any, ClassVar, cast
 
 from .errors import HTTPError
-from .handler import HTTPHandler
 from .headers import Headers
 from .response import StreamBody
+from .websocket import WebSocketHandler
 
 __all__ = ["ASGIHandler", "ClientDisconnected", "Lifespan", "LifespanFailure", "mount"]
 
@@ -126,11 +127,18 @@ class LifespanFailure(RuntimeError):
     """The application reported ``lifespan.startup.failed`` or ``lifespan.shutdown.failed``."""
 
 
-class ASGIHandler(HTTPHandler):
-    """Answers every request by running `application`; see the module docstring."""
+class ASGIHandler(WebSocketHandler):
+    """Answers every request by running `application`; see the module docstring.
+
+    It is a `WebSocketHandler` too: a request that asks to upgrade to a
+    WebSocket gets the ``websocket`` scope (`_asgi_websocket`).
+    """
 
     stream_request_body = True
     ordered = False
+    #: The application sees ``Origin`` in the scope and refuses what it must.
+    allowed_origins = ("*",)
+    _websocket: Any = None
     #: The ASGI application (a staticmethod on subclasses).
     application: ClassVar[ASGIApplication]
     #: The mount point: ``root_path`` in the scope ("" for the root).
@@ -143,6 +151,22 @@ class ASGIHandler(HTTPHandler):
         return await exchange.respond()
 
     do_head = do_post = do_put = do_delete = do_patch = do_options = do_trace = do_get
+
+    def upgrades(self) -> bool:
+        return self.request.headers.get("upgrade", "").lower() == "websocket"
+
+    async def on_upgrade(self) -> None:
+        from ._asgi_websocket import WebSocketExchange
+
+        self._websocket = WebSocketExchange(self)
+        await self._websocket.accept()
+
+    def select_subprotocol(self, offered: tuple[str, ...]) -> str | None:
+        accepted = self._websocket.subprotocol if self._websocket is not None else None
+        return accepted if accepted in offered else None
+
+    async def on_connect(self) -> None:
+        await self._websocket.converse()
 
     def scope(self) -> Scope:
         """The ``http`` scope for this request."""
@@ -170,8 +194,8 @@ class ASGIHandler(HTTPHandler):
 # -- stepping an application ---------------------------------------------------------------
 
 
-class _Outgoing:
-    """What ``send`` and a parked ``receive`` yield to `_AppRun` instead of to the event loop."""
+class Outgoing:
+    """What ``send`` and a parked ``receive`` yield to `AppRun` instead of to the event loop."""
 
     __slots__ = ("message",)
 
@@ -182,7 +206,7 @@ class _Outgoing:
         return (yield self)
 
 
-class _AppRun:
+class AppRun:
     """Steps an application's coroutine in the caller's task, stopping where it sends.
 
     `step` runs it until it sends a message (returned), parks in
@@ -227,14 +251,14 @@ class _AppRun:
                     yielded = coroutine.send(value)
             except StopIteration:
                 self.done = True
-                return _AppRun.FINISHED
+                return AppRun.FINISHED
             except BaseException:
                 self.done = True
                 raise
             finally:
                 self.inside = False
-            if type(yielded) is _Outgoing:
-                return yielded.message if yielded.message is not None else _AppRun.PARKED
+            if type(yielded) is Outgoing:
+                return yielded.message if yielded.message is not None else AppRun.PARKED
             try:
                 self._resume = yield yielded
             except BaseException as error:
@@ -319,7 +343,7 @@ class _Exchange:
         length = self.request.headers.get("content-length")
         self.body_length = int(length) if length is not None and length.isdigit() else None
         application = type(handler).application
-        self.run = _AppRun(cast(Coroutine[Any, Any, Any],
+        self.run = AppRun(cast(Coroutine[Any, Any, Any],
                                 application(handler.scope(), self.receive, self.send)))
 
     async def respond(self) -> tuple[int, Any]:
@@ -358,9 +382,9 @@ class _Exchange:
     async def _advance(self) -> bool:
         """Step the application once; False when it has returned."""
         outcome = await self.run.step()
-        if outcome is _AppRun.FINISHED:
+        if outcome is AppRun.FINISHED:
             return False
-        if outcome is _AppRun.PARKED:
+        if outcome is AppRun.PARKED:
             if self.state.stage != "done" and not self.gone:
                 raise RuntimeError(
                     "the ASGI application waits for http.disconnect before finishing its "
@@ -401,7 +425,7 @@ class _Exchange:
         if not self.run.inside:
             raise RuntimeError("receive() awaited for http.disconnect by another task than the "
                                "application's; this transport does not signal disconnects")
-        message: Message = await _Outgoing(None)
+        message: Message = await Outgoing(None)
         return message
 
     async def send(self, message: Message) -> None:
@@ -411,7 +435,7 @@ class _Exchange:
             raise RuntimeError("send() must be awaited by the task that runs the ASGI "
                                "application, not by a task it started")
         self.state.check(message)
-        await _Outgoing(message)
+        await Outgoing(message)
 
 
 class _ResponseBody:
@@ -479,13 +503,13 @@ class Lifespan:
         self.state: dict[str, Any] = {}
         #: False once the application has shown it does not handle lifespan.
         self.supported = True
-        self._run: _AppRun | None = None
+        self._run: AppRun | None = None
         self._incoming: deque[Message] = deque()
 
     async def __aenter__(self) -> Lifespan:
         scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"},
                  "state": self.state}
-        run = self._run = _AppRun(cast(Coroutine[Any, Any, Any],
+        run = self._run = AppRun(cast(Coroutine[Any, Any, Any],
                                        self.app(scope, self._receive, self._send)))
         self._incoming.append({"type": "lifespan.startup"})
         try:
@@ -497,7 +521,7 @@ class Lifespan:
                         exc_info=True)
             self.supported = False
             return self
-        if outcome is _AppRun.FINISHED:
+        if outcome is AppRun.FINISHED:
             self.supported = False
         return self
 
@@ -513,15 +537,15 @@ class Lifespan:
         self._incoming.append({"type": "lifespan.shutdown"})
         await self._until_answer(run, "shutdown")
         while not run.done:
-            if await run.step() is _AppRun.PARKED:
+            if await run.step() is AppRun.PARKED:
                 break
 
-    async def _until_answer(self, run: _AppRun, stage: str) -> Any:
+    async def _until_answer(self, run: AppRun, stage: str) -> Any:
         while True:
             outcome = await run.step()
-            if outcome is _AppRun.FINISHED:
+            if outcome is AppRun.FINISHED:
                 return outcome
-            if outcome is _AppRun.PARKED:
+            if outcome is AppRun.PARKED:
                 if self._incoming:
                     run.resume_with(self._incoming.popleft())
                     continue
@@ -535,8 +559,8 @@ class Lifespan:
             raise RuntimeError(f"unexpected lifespan message {kind!r} during {stage}")
 
     async def _receive(self) -> Message:
-        message: Message = await _Outgoing(None)
+        message: Message = await Outgoing(None)
         return message
 
     async def _send(self, message: Message) -> None:
-        await _Outgoing(message)
+        await Outgoing(message)

@@ -52,7 +52,15 @@ logger = logging.getLogger("webpy")
 
 
 class WebSocketClosed(Exception):
-    """`send` or `close` on a WebSocket that is closing, closed, or not open yet."""
+    """`send` or `receive` on a WebSocket that is closing, closed, or not open yet.
+
+    From `receive`, `code` and `reason` say how it closed (as `on_close` will).
+    """
+
+    def __init__(self, message: str, code: int | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
 
 
 class Outbox(Protocol):
@@ -124,6 +132,23 @@ class WebSocketHandler(HTTPHandler):
                 return name
         return None
 
+    def upgrades(self) -> bool:
+        """Whether this request is for the WebSocket side of the handler (True).
+
+        A handler that also answers plain HTTP on the same route (a hosted
+        ASGI application) says False for requests that do not ask to upgrade.
+        """
+        return True
+
+    def on_upgrade(self) -> Any:
+        """Run before the 101, after the handshake was vetted; may be ``async def``.
+
+        Not called unless overridden. Raise `HTTPError` to refuse the upgrade
+        with its status (another exception: 500); return to accept.
+        `select_subprotocol` is asked again afterwards, so this may decide
+        the subprotocol.
+        """
+
     def do_get(self) -> Any:
         """Reached only when the transport does not take the upgrade over."""
         raise HTTPError(501, "WebSockets are not served by this transport.")
@@ -152,6 +177,11 @@ class WebSocketHandler(HTTPHandler):
             raise WebSocketClosed("the WebSocket is not open")
         outbox.send(message)
         return Sent(outbox)
+
+    async def flush(self) -> None:
+        """Write what is queued now (``async def`` methods on trio), e.g. after `close`."""
+        if self._outbox is not None:
+            await self._outbox.flush()
 
     async def receive(self) -> str | bytes:
         """The next whole message (``async def`` methods on trio); `WebSocketClosed` at the end."""

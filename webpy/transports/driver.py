@@ -266,7 +266,7 @@ class ConnectionDriver:
         if type(begun) is Response:
             return (yield from self.respond(head, request, begun))
         call: Call = begun  # type: ignore[assignment]
-        if isinstance(call.handler, WebSocketHandler):  # the connection is handed over
+        if isinstance(call.handler, WebSocketHandler) and call.handler.upgrades():  # handed over
             from .websocket import take_over
 
             return (yield from take_over(self, head, request, call))

@@ -77,7 +77,8 @@ class Upgrade:
 
 def is_websocket(call: Call) -> bool:
     """Whether `call` is for a WebSocket route (so the transport must not run `do_get`)."""
-    return isinstance(call.handler, WebSocketHandler)
+    handler = call.handler
+    return isinstance(handler, WebSocketHandler) and handler.upgrades()
 
 
 def vet(call: Call) -> Response | Upgrade:
@@ -152,7 +153,8 @@ class Link:
 
         event: Message | Closed = await self._run(_next_message(self))
         if isinstance(event, Closed):
-            raise WebSocketClosed(f"the WebSocket is closed ({event.code})")
+            raise WebSocketClosed(f"the WebSocket is closed ({event.code})", event.code,
+                                  event.reason)
         return event.data
 
     async def flush(self) -> None:
@@ -244,6 +246,14 @@ def take_over(driver: ConnectionDriver, head: RequestHead, request: Request, cal
     if type(outcome) is Response:
         return (yield from driver.respond(head, request, outcome))
     assert isinstance(outcome, Upgrade)
+    if type(outcome.handler).on_upgrade is not WebSocketHandler.on_upgrade:
+        answer = yield Handle(UpgradeCall(call), None)
+        if answer.status >= 300:
+            return (yield from driver.respond(head, request, answer))
+        outcome = vet(call)  # again: on_upgrade may have chosen the subprotocol
+        if type(outcome) is Response:
+            return (yield from driver.respond(head, request, outcome))
+        assert isinstance(outcome, Upgrade)
     connection = driver.connection
     connection.next_event()  # the request's end: vet refused any body
     try:
@@ -332,6 +342,7 @@ def _on_close(handler: WebSocketHandler, closed: Closed) -> None:
 _DONE = Response(200)
 _FAILED = Response(500)
 _BUSY = Response(503)
+_ACCEPTED = Response(101)
 
 
 class HookCall(Call):
@@ -385,6 +396,38 @@ class HookCall(Call):
             return _BUSY
         logger.error("could not run %s: %s", _name(self.function), error)
         return _FAILED
+
+
+class UpgradeCall(Call):
+    """`WebSocketHandler.on_upgrade`, run like a handler method: its result is the answer."""
+
+    __slots__ = ()
+
+    def __init__(self, call: Call) -> None:
+        handler: WebSocketHandler = call.handler  # type: ignore[assignment]
+        super().__init__(call.app, handler, handler.on_upgrade, call.request, call.response)
+
+    @property
+    def stream_body(self) -> bool:
+        return False  # vet refused a handshake with a body
+
+    @property
+    def resource(self) -> str | None:
+        return None
+
+    def run(self, body: bytes | None = None) -> Response:
+        try:
+            self.function()
+        except Exception as error:
+            return self.fail(error)
+        return _ACCEPTED
+
+    async def run_async(self, body: bytes | None = None) -> Response:
+        try:
+            await self.function()
+        except Exception as error:
+            return self.fail(error)
+        return _ACCEPTED
 
 
 def _name(function: Callable[..., Any]) -> str:
