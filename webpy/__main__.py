@@ -71,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _check_options(options)
         _check_interop_options(options)
+        if options.reload:
+            return _serve_reloading(sys.argv[1:] if argv is None else argv, options)
         _configure_logging(options)
         served = _load_served(options)
         ssl_context = _ssl_context(options)
@@ -239,6 +241,15 @@ def _add_deployment_options(parser: argparse.ArgumentParser) -> None:
                        default="x-forwarded",
                        help="which headers those proxies set: X-Forwarded-For, -Proto and "
                             "-Host, or RFC 7239 Forwarded (default: x-forwarded)")
+    group.add_argument("--reload", action="store_true",
+                       help="development: serve again when the application's files change "
+                            "(watchfiles if installed, pip install 'webpy[reload]'); a syntax "
+                            "error is printed and the running server kept")
+    group.add_argument("--reload-include", action="append", default=[], metavar="PATTERN",
+                       help="file names or paths to watch with --reload (repeatable; default "
+                            "*.py)")
+    group.add_argument("--reload-exclude", action="append", default=[], metavar="PATTERN",
+                       help="file names or paths not to watch with --reload (repeatable)")
     group.add_argument("--proxy-protocol", action="store_true",
                        help="every connection starts with a PROXY protocol v1 or v2 header "
                             "(HAProxy's send-proxy, cloud load balancers), which gives the "
@@ -681,6 +692,44 @@ def _serve_threaded(options: argparse.Namespace, served: Served,
     finally:
         if threading.current_thread() is threading.main_thread():
             signals.close()
+    return 0
+
+
+def _serve_reloading(argv: Sequence[str], options: argparse.Namespace) -> int:
+    """--reload: this process holds the socket and a child serves it (`webpy.reload`)."""
+    from . import reload
+    from .transports import listeners
+
+    if options.fd:
+        raise UsageError("--reload makes its own listening socket; it cannot take --fd")
+    try:
+        listener = (listeners.unix(options.uds, mode=options.uds_mode) if options.uds
+                    else listeners.tcp(options.bind, options.port))
+    except OSError as error:
+        raise _listen_error(options, error) from None
+    spec = options.app or options.wsgi or options.asgi
+    module = spec.partition(":")[0] if spec else ""
+    root = (os.path.dirname(os.path.abspath(module)) if module.endswith(".py") or "/" in module
+            else os.getcwd())
+    reloader = reload.Reloader(argv, listener)
+    signals = _StopSignals()
+    stop = threading.Event()
+    try:
+        if not reloader.start():
+            return 2  # the child said why, on stderr
+        watched = reload.Watched(root, options.reload_include, options.reload_exclude)
+        ready = threading.Event()
+        threading.Thread(target=reload.watch, args=(watched, reloader.changed, stop, ready),
+                         daemon=True, name="webpy-reload-watch").start()
+        ready.wait(10.0)  # watching before we say we serve: no change made after is missed
+        print(reloader.banner, flush=True)
+        signum = signals.wait()
+        print(_stopping_line(signum, options.grace_period), flush=True)
+    finally:
+        stop.set()
+        reloader.stop()
+        listener.close()
+        signals.close()
     return 0
 
 
