@@ -72,3 +72,19 @@ def test_an_unknown_access_log_field_is_a_usage_error() -> None:
                           check=False)
     assert done.returncode == 2
     assert "--access-log-format: unknown access log field 'nope'" in done.stderr
+
+
+def test_sigusr1_reopens_the_access_log_on_trio(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    workers = Workers(tmp_path / "record", "--transport", "trio", "--access-log", str(log),
+                      "--access-log-format", "json")
+    try:
+        get(workers, "before")
+        log.rename(tmp_path / "access.log.1")
+        workers.signal(signal.SIGUSR1)
+        workers.wait_for("access log reopened")
+        get(workers, "after")
+    finally:
+        assert workers.stop() == 0
+    assert [r["target"] for r in records(tmp_path / "access.log.1")] == ["/?id=before"]
+    assert [r["target"] for r in records(log)] == ["/?id=after"]
