@@ -177,6 +177,14 @@ def test_if_unmodified_since_before_the_change_refuses_put(site: Path,
     assert (site / "hello.txt").read_bytes() == b"Hello, world!\n"
 
 
+def test_if_unmodified_since_is_ignored_by_a_put_that_creates_the_file(
+        site: Path, client: ClientFactory) -> None:
+    # RFC 9110 section 13.1.4: a target with no modification date ignores the field.
+    served = client(modify=True)
+    assert served.put("/new.txt", b"created", {"If-Unmodified-Since": BEFORE}).status == 201
+    assert (site / "new.txt").read_bytes() == b"created"
+
+
 # -- dates without a zone ------------------------------------------------------------------
 
 
