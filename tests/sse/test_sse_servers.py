@@ -181,7 +181,8 @@ def test_the_app_learns_within_a_second_that_the_client_left(serving: Any) -> No
                 client.stream("GET", url + "/feed") as response:
             stream = streams.next()
             stream.send("hello")
-            assert read_events(response.iter_lines(), 1) == [{"data": "hello"}]
+            lines = response.iter_lines()  # kept: a dropped iterator closes the connection
+            assert read_events(lines, 1) == [{"data": "hello"}]
             assert not streams.closed.is_set()
         # The client hung up. The next heartbeat finds the connection gone.
         assert streams.closed.wait(1.0), "the stream's on_close did not run within 1 s"
@@ -195,7 +196,8 @@ def test_a_generator_s_cleanup_runs_within_a_second_of_the_client_leaving(servin
     with serving(make_routes(streams)) as (url, _):
         with httpx.Client(timeout=HANG) as client, \
                 client.stream("GET", url + "/ticks") as response:
-            assert read_events(response.iter_lines(), 2) == [
+            lines = response.iter_lines()  # kept: a dropped iterator closes the connection
+            assert read_events(lines, 2) == [
                 {"id": "1", "data": "1"}, {"id": "2", "data": "2"}]
             assert not streams.generator_done.is_set()
         assert streams.generator_done.wait(1.0), "the generator's finally did not run in 1 s"

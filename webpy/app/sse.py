@@ -25,13 +25,18 @@ closing it runs the stream's `on_close` callbacks and makes `send` raise
 Nothing runs on for a reader that left: at the latest one heartbeat (plus
 the write that finds the connection reset) after the client goes.
 
-The model on the threaded transport, and its limit: the worker that sends
-the response pulls the next event, so while a stream is open it holds one
-worker, waiting on the stream's queue (not on the client). Open streams are
-therefore bounded by `threads - 1`; size the pool for them, or serve them
-from the trio transport, where a stream waits in a worker thread bounded by
-`thread_limit`, or write an ``async`` generator of events (see
-`EventStreamHandler.encode`), which holds no thread at all.
+The model on the threaded transport, and its limit: an `EventStream` holds
+no worker between events. The transport asks it with `next_ready()`, which
+never blocks; when nothing is ready the connection waits in the selector
+like an idle one, until the next heartbeat is due or `send` (from any
+thread) calls the wake-up it parked with (`park`), and a worker is taken
+only to write what is ready. That wait also reads the socket, so a client
+that leaves is noticed at once. A plain generator of events cannot say it
+has nothing ready, so it holds a worker while it waits: open generator
+streams are bounded by `threads - 1`. On the trio transport a stream waits
+in a worker thread bounded by `thread_limit`, or write an ``async``
+generator of events (see `EventStreamHandler.encode`), which holds no
+thread at all.
 
 A graceful server stop ends every `EventStream` at once (`on_server_stop`):
 the events already sent go out, then the response ends cleanly and the
@@ -46,6 +51,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -106,6 +112,15 @@ class Event:
 _END = object()
 
 
+class _NotReady:
+    def __repr__(self) -> str:
+        return "NOT_READY"
+
+
+#: What `EventStream.next_ready` returns when no chunk is ready yet.
+NOT_READY: Any = _NotReady()
+
+
 class EventStream:
     """Events for one client: `send` from anywhere, return the stream as the body.
 
@@ -127,6 +142,9 @@ class EventStream:
         self._callbacks: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._chunks: Generator[bytes, None, None] | None = self._run()
+        self._greeted = False
+        self._due = time.monotonic() + heartbeat  # of the next heartbeat
+        self._wake: Callable[[], None] | None = None
 
     @property
     def open(self) -> bool:
@@ -146,6 +164,7 @@ class EventStream:
         except queue.Full:
             self._finish()
             raise StreamClosed("the client is not keeping up; the stream was ended") from None
+        self._rouse()
 
     def end(self) -> None:
         """End the stream after the events already sent: the response finishes."""
@@ -155,6 +174,7 @@ class EventStream:
                 self._pending.put_nowait(_END)
             except queue.Full:
                 self._finish()
+            self._rouse()
 
     def on_server_stop(self) -> None:
         """Called by the server when a graceful stop begins: the stream ends cleanly."""
@@ -185,21 +205,67 @@ class EventStream:
             chunks.close()
             self._finish()
 
+    # For a transport that waits for the next event itself, holding no thread.
+
+    def next_ready(self) -> Any:
+        """The next chunk without waiting: None at the end, `NOT_READY` if none is due yet."""
+        if self._chunks is None:
+            return None
+        with self._lock:
+            self._wake = None  # the wait is over: a late wake-up must not rouse another
+        chunk = self._take(block=False)
+        if chunk is None:
+            self._finish()
+        return chunk
+
+    def park(self, wake: Callable[[], None]) -> bool:
+        """Call `wake()` (from any thread, once) when a chunk may be ready; True: one is."""
+        with self._lock:
+            if not self._pending.empty() or self._chunks is None:
+                return True
+            self._wake = wake
+            return False
+
+    @property
+    def seconds(self) -> float:
+        """How long the transport may wait before the next heartbeat is due."""
+        return max(0.0, self._due - time.monotonic())
+
+    def going_away(self) -> bool:
+        """A graceful stop: `on_server_stop` ends the stream and wakes it, so no 1001 here."""
+        return False
+
+    def _rouse(self) -> None:
+        with self._lock:
+            wake, self._wake = self._wake, None
+        if wake is not None:
+            wake()
+
+    def _take(self, *, block: bool) -> Any:
+        """The next chunk: the greeting, an event, a heartbeat when one is due, None at the
+        end; without `block`, `NOT_READY` rather than wait."""
+        if not self._greeted:
+            self._greeted = True
+            if self.retry is not None:
+                return f"retry: {self.retry}\n\n".encode("ascii")
+            return b": stream open\n\n"  # the client sees the stream is live at once
+        try:
+            item = self._pending.get(timeout=self.heartbeat) if block else \
+                self._pending.get_nowait()
+        except queue.Empty:
+            if not block and time.monotonic() < self._due:
+                return NOT_READY
+            item = HEARTBEAT
+        self._due = time.monotonic() + self.heartbeat
+        return None if item is _END else item
+
     def _run(self) -> Generator[bytes, None, None]:
         try:
-            if self.retry is not None:
-                yield f"retry: {self.retry}\n\n".encode("ascii")
-            else:
-                yield b": stream open\n\n"  # the client sees the stream is live at once
             while True:
-                try:
-                    item = self._pending.get(timeout=self.heartbeat)
-                except queue.Empty:
-                    yield HEARTBEAT
-                    continue
-                if item is _END:
+                chunk = self._take(block=True)
+                if chunk is None:
                     return
-                yield item
+                yield chunk
         finally:
             self._finish()
 

@@ -267,7 +267,7 @@ class EpollLoop:
                     else:
                         result = action.run()
                 elif kind is Pull:
-                    result = action.next()
+                    result = action.poll()  # an event stream between events: NOT_READY
                 elif kind is Acquire:
                     result = acquire_blocking(action.lock, action.exclusive)
                 elif kind is SendFile:

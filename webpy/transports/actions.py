@@ -144,6 +144,18 @@ class Pull:
         except Exception as error:
             return PullFailed(error)
 
+    def poll(self) -> Any:
+        """Like `next`, but a body that can say it has nothing ready yet (``next_ready()``,
+        an `app.sse.EventStream`) is not waited on: its `NOT_READY` comes back instead.
+        The request cycle then waits in a `WebSocketRead` whose `link` is the body."""
+        next_ready = getattr(self.body.chunks, "next_ready", None)
+        if next_ready is None:
+            return self.next()
+        try:
+            return next_ready()
+        except Exception as error:
+            return PullFailed(error)
+
     async def anext(self) -> bytes | PullFailed | None:
         """The next chunk of an async iterator."""
         chunks: AsyncIterator[bytes] = self.body.chunks  # type: ignore[assignment]
@@ -158,6 +170,9 @@ class Pull:
 @dataclass(frozen=True, slots=True)
 class WebSocketRead:
     """An open WebSocket waits for the client: a `Read` that another thread may cut short.
+
+    An event stream waits for its next event with it too (`link` is then the
+    `EventStream`; see `Pull.poll`): its bytes, or the end, from the client.
 
     The deadline is now + `seconds` (the socket's keep-alive policy). A
     transport parks the connection as for an idle `Read`, then calls

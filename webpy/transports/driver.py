@@ -44,6 +44,7 @@ from ..app import (
     StreamBody,
 )
 from ..app.locks import LockTable, ResourceLocks
+from ..app.sse import NOT_READY
 from ..app.websocket import WebSocketHandler
 from ..protocol import (
     NEED_DATA,
@@ -64,12 +65,14 @@ from .actions import (
     READ_HEAD,
     READ_IDLE,
     SHUTDOWN_WRITE,
+    WOKEN,
     Acquire,
     Action,
     Handle,
     Pull,
     PullFailed,
     SendFile,
+    WebSocketRead,
     Write,
 )
 from .settings import Timeouts, split_options
@@ -82,6 +85,8 @@ _JOIN_LIMIT = 32 * 1024
 #: An unread request body up to this size is read and discarded after an
 #: early response, to keep the connection; a larger one closes it.
 _DISCARD_LIMIT = 64 * 1024
+#: What waiting for an event stream's next chunk gives when the client left.
+_CLIENT_LEFT = object()
 
 
 # -- what connections share ----------------------------------------------------
@@ -428,8 +433,13 @@ class ConnectionDriver:
             pull = Pull(body)
             while True:
                 chunk = yield pull
+                while chunk is NOT_READY:  # an event stream between events: wait, no thread
+                    chunk = yield from self._await_chunk(pull)
                 if chunk is None:
                     break
+                if chunk is _CLIENT_LEFT:
+                    logger.debug("%s left during the stream of %s", self.client, request.target)
+                    return -1
                 if type(chunk) is PullFailed:
                     logger.error("response body for %s %s failed midway",
                                  request.method, request.target, exc_info=chunk.error)
@@ -457,6 +467,17 @@ class ConnectionDriver:
         if end:
             yield Write(end)
         return sent
+
+    def _await_chunk(self, pull: Pull) -> Generator[Action, Any, Any]:
+        """Wait for a body that had nothing ready as for a client: until its wake-up or
+        its heartbeat is due; `_CLIENT_LEFT` at once if the client closes meanwhile."""
+        waiting = pull.body.chunks
+        data = yield WebSocketRead(waiting.seconds, waiting)  # type: ignore[union-attr]
+        if data == b"":
+            return _CLIENT_LEFT
+        if data and data is not WOKEN:
+            self.connection.receive_data(data)  # a pipelined request: kept for later
+        return (yield pull)
 
     def _discard_body(self) -> Generator[Action, Any, None]:
         connection = self.connection
