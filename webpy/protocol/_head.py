@@ -146,7 +146,15 @@ def read_request(head: bytes) -> h11.Request:
     """
     parser = h11.Connection(h11.SERVER)
     parser.receive_data(head)
-    event = parse_with_h11(parser)
+    try:
+        event = parse_with_h11(parser)
+    except ProtocolError as error:
+        if error.status_code == 501 and not _ends_in_chunked(head):
+            # RFC 9112 section 6.3 (item 4): with chunked not the final coding the body's
+            # length cannot be known, so it is a framing error (400), not an unknown coding.
+            raise ProtocolError(400, "Transfer-Encoding does not end in chunked",
+                                error.specifics) from None
+        raise
     if type(event) is not h11.Request:  # cannot happen for a head that ends in CRLFCRLF
         raise ProtocolError(400, "malformed request head")
     return event
@@ -165,9 +173,9 @@ def vet_request(request: h11.Request, head: bytes, field_lines: int
         raise ProtocolError(505, "only HTTP/1.0 and HTTP/1.1 are supported")
     if method == b"CONNECT":
         raise ProtocolError(501, "CONNECT is not supported")
-    if target[:1] != b"/" and not (
+    if (target[:1] != b"/" and not (
         (target == b"*" and method == b"OPTIONS") or _ABSOLUTE_TARGET.match(target)
-    ):
+    )) or b"#" in target:  # RFC 9112 section 3.2: a request target has no fragment
         raise ProtocolError(400, "malformed request target")
     content_length: int | None = 0
     chunked = has_length = expects_continue = False
@@ -195,6 +203,10 @@ def vet_request(request: h11.Request, head: bytes, field_lines: int
         elif name == b"expect":
             # RFC 9110 section 10.1.1; an HTTP/1.0 client cannot expect it.
             expects_continue = version == b"1.1" and b"100-continue" in _tokens(value)
+    if has_length and _repeated_length(head):
+        # h11 merges repeated identical lengths ("3" twice, "3, 3"); a front end that
+        # reads them another way would disagree on where this request ends.
+        raise ProtocolError(400, "more than one Content-Length")
     if chunked:
         if has_length:
             raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
@@ -203,6 +215,22 @@ def vet_request(request: h11.Request, head: bytes, field_lines: int
             raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
     return RequestHead(method, target, version, fields, content_length, expects_continue,
                        keep_alive), chunked
+
+
+_CONTENT_LENGTH_LINE = re.compile(rb"\r\ncontent-length[ \t]*:([^\r]*)", re.IGNORECASE)
+_TRANSFER_ENCODING_LINE = re.compile(rb"\r\ntransfer-encoding[ \t]*:([^\r]*)", re.IGNORECASE)
+
+
+def _repeated_length(head: bytes) -> bool:
+    """Whether the head gives Content-Length more than once (two fields, or a list)."""
+    values = _CONTENT_LENGTH_LINE.findall(head)
+    return len(values) != 1 or b"," in values[0]
+
+
+def _ends_in_chunked(head: bytes) -> bool:
+    """Whether the last transfer coding the head names, over all its fields, is chunked."""
+    codings = b",".join(_TRANSFER_ENCODING_LINE.findall(head)).split(b",")
+    return codings[-1].strip().lower() == b"chunked"
 
 
 def _tokens(value: bytes) -> list[bytes]:
