@@ -46,6 +46,14 @@ def test_open_range_runs_to_the_end(served: Client) -> None:
     assert response.headers["Content-Range"] == f"bytes 299990-{SIZE - 1}/{SIZE}"
 
 
+def test_positions_written_with_leading_zeros_are_read_as_their_value(served: Client) -> None:
+    # 1*DIGIT allows leading zeros: 18 digits that name a small position are not "huge".
+    response = get_range(served, f"bytes={2:018d}-{4:018d}")
+    assert response.status == 206
+    assert response.body == BINARY[2:5]
+    assert response.headers["Content-Range"] == f"bytes 2-4/{SIZE}"
+
+
 def test_suffix_range_is_the_last_bytes(served: Client) -> None:
     response = get_range(served, "bytes=-7")
     assert response.body == BINARY[-7:]
