@@ -84,6 +84,33 @@ def test_several_ranges_arrive_as_multipart_byte_for_byte(url: str, big: bytes) 
     assert [part[2] for part in parts] == [big[:100], big[1_000_000:4_000_000], big[-10:]]
 
 
+def test_file_cut_short_while_ranges_are_sent_ends_the_response_early(
+        url: str, site: Path) -> None:
+    """A file truncated mid-response cuts the response short (the client sees it), no hang.
+
+    The client reads slowly (a small receive buffer), so the server is still
+    reading the 32 MiB file piece by piece when it shrinks to nothing.
+    """
+    size = 32 * 1024 * 1024
+    with open(site / "huge.bin", "wb") as file:
+        file.truncate(size)  # sparse: no 32 MiB written
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    with socket.socket() as client:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        client.settimeout(TIMEOUT)
+        client.connect((host.strip("[]"), int(port)))
+        client.sendall(b"GET /huge.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=0-99,200-\r\n\r\n")
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += client.recv(1024)
+        head, _, body = received.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 206 ")
+        os.truncate(site / "huge.bin", 0)
+        while chunk := client.recv(65536):  # a hang here times out and fails
+            body += chunk
+    assert len(body) < size - 100
+
+
 def test_304_then_another_request_on_the_same_connection(url: str, big: bytes) -> None:
     with httpx.Client(timeout=TIMEOUT) as client:
         etag = client.head(url + "/big.bin").headers["etag"]
