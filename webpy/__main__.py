@@ -190,8 +190,14 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
                        help="add up to N (random, per worker) to --max-requests, so workers "
                             "are not all replaced at once (default: 0)")
     group.add_argument("--max-connections", type=_integer_in(1, 10_000_000, "a count"),
-                       default=10_000, metavar="N",
-                       help="open connections beyond which clients get 503 (default: 10000)")
+                       default=None, metavar="N",
+                       help="open connections beyond which clients get 503 (default: what "
+                            "the open-file limit allows, less 5%%)")
+    group.add_argument("--locks", metavar="BACKEND",
+                       help="order requests per resource across processes or servers: "
+                            "'file' (a lock file, automatic with --processes), a lock file's "
+                            "path shared by servers on this machine, or a postgresql:// URL "
+                            "shared by servers anywhere (needs webpy[postgres])")
     group.add_argument("--keepalive-timeout", type=_seconds(positive=True), metavar="SECONDS",
                        help="close idle keep-alive connections after this long (default: 5)")
     group.add_argument("--grace-period", type=_seconds(positive=False), default=5.0,
@@ -622,6 +628,8 @@ def _deployment(options: argparse.Namespace) -> dict[str, Any]:
     from .transports import listeners
 
     given: dict[str, Any] = {"proxy_protocol": options.proxy_protocol}
+    if options.locks:
+        given["locks"] = _locks(options.locks)
     if options.forwarded_allow:
         try:
             TrustedProxies(options.forwarded_allow)
@@ -644,6 +652,20 @@ def _deployment(options: argparse.Namespace) -> dict[str, Any]:
     if sockets:
         given["sockets"] = sockets
     return given
+
+
+def _locks(backend: str) -> Any:
+    """The lock table `--locks` names: a lock file, or PostgreSQL advisory locks."""
+    if backend.startswith(("postgresql://", "postgres://")):
+        try:
+            from .app.locks_postgres import PostgresLocks
+        except ImportError:
+            raise UsageError("--locks postgresql://... needs psycopg: "
+                             "pip install 'webpy[postgres]'") from None
+        return PostgresLocks(backend)
+    from .app.locks_files import FileLocks
+
+    return FileLocks(None if backend == "file" else backend)
 
 
 def _listen_error(options: argparse.Namespace, error: OSError) -> UsageError:
