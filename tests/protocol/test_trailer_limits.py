@@ -40,3 +40,8 @@ def test_trailer_line_longer_than_the_limit_before_its_lf_is_431() -> None:
 def test_complete_trailer_line_past_the_limit_is_431_without_waiting_for_more() -> None:
     line = b"T: " + b"v" * (257 - len(b"T: \r\n")) + b"\r\n"  # the section: 257 bytes
     assert _status_of(LAST_CHUNK + line) == 431
+
+
+def test_trailer_ended_by_a_bare_lf_blank_line_is_400_at_once() -> None:
+    # After a complete field line, the next line is looked for from its first byte.
+    assert _status_of(LAST_CHUNK + b"T: v\r\n\n") == 400
