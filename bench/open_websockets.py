@@ -211,7 +211,7 @@ def main(argv: list[str]) -> None:
                 clients.wait(timeout=args.seconds + 30)
             except subprocess.TimeoutExpired:
                 clients.kill()
-        print(json.dumps(result, indent=2))
+        print(json.dumps(result), flush=True)  # one line: bench/run.py reads the last
     finally:
         server.send_signal(signal.SIGTERM)
         try:

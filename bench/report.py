@@ -241,6 +241,19 @@ def absolute_sections(results: Results) -> list[str]:
             )
         out += [*_table(header, rows), ""]
 
+    ws = next((r for r in results if r["scenario"] == "websockets"), None)
+    if ws is not None:
+        out += ["### Open WebSockets on the threaded server (8 threads; "
+                "bench/open_websockets.py)", ""]
+        m = ws["metrics"]
+        out += [*_table(
+            ["sockets", "RSS before MiB", "RSS growth MiB", "plain p99 ms alone",
+             "plain p99 ms with sockets", "ratio (goal ≤ 2)", "status"],
+            [[_fmt(m.get("sockets")), _fmt(m.get("rss_before_mib"), 1),
+              _fmt(m.get("rss_growth_mib"), 1), _fmt(m.get("p99_ms_alone"), 2),
+              _fmt(m.get("p99_ms_with_sockets"), 2), _fmt(m.get("p99_ratio"), 2),
+              _short_status(ws["status"])]]), ""]
+
     if any(r["scenario"] == "interop-16" for r in results):
         out += ["### Hosted WSGI and ASGI hello apps (wrk -t1 -c16; req/s, ms)", ""]
         rows = [[s, _cell(idx.get(("interop-16", s)), "rps"),

@@ -578,6 +578,28 @@ def _json_subprocess(cmd: list[str], timeout: float) -> dict[str, Any]:
     return result
 
 
+def run_open_websockets(ctx: Context) -> list[Result]:
+    """1,000 open WebSockets on webpy's threaded server (8 threads), a message a second each:
+    the server's memory, and a plain HTTP client's p99 with them open against without."""
+    result = Result("websockets", "webpy-threaded")
+    sockets, seconds = (200, 3) if ctx.settings.quick else (1000, 10)
+    cmd = [PY, "bench/open_websockets.py", "--sockets", str(sockets), "--seconds", str(seconds)]
+    try:
+        data = _json_subprocess(cmd, timeout=4 * seconds + 120)
+    except (ScenarioFailed, subprocess.TimeoutExpired) as exc:
+        result.status = f"failed: {exc}"
+        return [result]
+    if not data.get("ok"):
+        result.status = f"failed: opened {data.get('opened')}, errors {data.get('errors')}"
+    result.metrics = {
+        "sockets": data["sockets"], "rss_before_mib": data["rss_before_mib"],
+        "rss_growth_mib": data["rss_with_sockets_mib"] - data["rss_before_mib"],
+        "p99_ms_alone": data["p99_ms_alone"], "p99_ms_with_sockets": data["p99_ms_with_sockets"],
+        "p99_ratio": data["p99_ratio"], "echoes": data.get("echoes", 0),
+    }
+    return [result]
+
+
 def run_inmemory(ctx: Context) -> list[Result]:
     """In-process test clients: webpy's memory transport, falcon's and starlette's TestClient."""
     results = []
@@ -755,6 +777,8 @@ SCENARIOS: dict[str, Scenario] = {
             repeat=False,  # 10,000 connections per server: one round keeps the run short
         ),
         Scenario("inmemory", "In-process test client, hello world", run=run_inmemory),
+        Scenario("websockets", "1,000 open WebSockets and a plain HTTP client",
+                 run=run_open_websockets),
         Scenario("h11-ceiling", "h11 alone: parse + serialise, no I/O", run=run_h11_ceiling),
         Scenario(
             "callgrind", "Instructions per request under callgrind", run=run_callgrind_scenario
@@ -776,6 +800,7 @@ DEFAULT_ORDER = [
     "static-100m",
     "idle",
     "inmemory",
+    "websockets",
     "callgrind",
 ]
 QUICK_SKIP = {"callgrind"}
