@@ -17,14 +17,14 @@ LAST_CHUNK = (b"PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
               b"1\r\nc\r\n0\r\n")
 
 
-def _status_of(data: bytes) -> int | None:
-    """The status `next_event` refuses `data` with, or None if it waits or reads on."""
+def _status_of(*pieces: bytes) -> int | None:
+    """The status `next_event` refuses `pieces` with, or None if it waits for more."""
     connection = ServerConnection(LIMITS)
-    connection.receive_data(data)
     try:
-        for _ in range(10):
-            if connection.next_event() is NEED_DATA:
-                return None
+        for piece in pieces:
+            connection.receive_data(piece)
+            while connection.next_event() is not NEED_DATA:
+                pass
     except ProtocolError as refused:
         return refused.status_code
     return None
@@ -45,3 +45,5 @@ def test_complete_trailer_line_past_the_limit_is_431_without_waiting_for_more() 
 def test_trailer_ended_by_a_bare_lf_blank_line_is_400_at_once() -> None:
     # After a complete field line, the next line is looked for from its first byte.
     assert _status_of(LAST_CHUNK + b"T: v\r\n\n") == 400
+    # Also when that LF is the first byte of a read.
+    assert _status_of(LAST_CHUNK + b"T: v\r\n", b"\n") == 400
