@@ -125,8 +125,9 @@ class EpollLoop:
             worker.join(max(deadline - time.monotonic(), 0))
         for connection in list(self._connections.values()):
             io.shutdown(connection.sock)  # unblock a thread still inside a request
+        last = time.monotonic() + 1.0  # one more second for them all, not one each
         for worker in self._workers:
-            worker.join(1.0)
+            worker.join(max(last - time.monotonic(), 0))
         for connection in list(self._connections.values()):
             connection.sock.close()
         self._connections.clear()
