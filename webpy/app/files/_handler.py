@@ -258,14 +258,9 @@ class FileHandler(HTTPHandler):
                              content_type: str, coding: Coding) -> tuple[int, Any]:
         """The file compressed on the fly (or from the cache), with its own ETag."""
         current = _coded_validators(Validators.of(status), coding.name)
-        request, headers = self.request, self.response.headers
-        headers["ETag"] = current.etag
-        headers["Last-Modified"] = current.last_modified
-        decided = evaluate(request.method, request.headers, current)
-        if decided == 304:
+        headers = self.response.headers
+        if self._not_modified(current):
             return 304, None
-        if decided == 412:
-            raise HTTPError(412)
         headers["Content-Type"] = content_type
         headers["Content-Encoding"] = coding.name
         cache = self.config.compression_cache
@@ -277,6 +272,19 @@ class FileHandler(HTTPHandler):
             version=lambda changed: _coded_validators(Validators.of(changed), coding.name).etag,
             store=lambda data: cache.put(path, current.etag, coding.name, data))
         return 200, StreamBody(chunks)
+
+    def _not_modified(self, current: Validators) -> bool:
+        """Send `current`'s validators and apply the preconditions: True for a 304.
+
+        Raises `HTTPError(412)` when a precondition fails.
+        """
+        headers = self.response.headers
+        headers["ETag"] = current.etag
+        headers["Last-Modified"] = current.last_modified
+        decided = evaluate(self.request.method, self.request.headers, current)
+        if decided == 412:
+            raise HTTPError(412)
+        return decided == 304
 
     def _cache_control(self, path: str, default: str | None = None) -> None:
         """Set Cache-Control for the mount-relative `path` from the mount's rules.
@@ -294,13 +302,8 @@ class FileHandler(HTTPHandler):
         size = status.st_size
         current = Validators.of(status)
         request, headers = self.request, self.response.headers
-        headers["ETag"] = current.etag
-        headers["Last-Modified"] = current.last_modified
-        decided = evaluate(request.method, request.headers, current)
-        if decided == 304:
+        if self._not_modified(current):
             return 304, None
-        if decided == 412:
-            raise HTTPError(412)
         headers["Content-Type"] = content_type
         if coding is not None:
             headers["Content-Encoding"] = coding
