@@ -15,13 +15,13 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import trio
+from harness_trio import running_in_thread
 
 import webpy
 from webpy.transports.trio import serve, url
@@ -58,38 +58,8 @@ def served(routes: Any, transport: str, *, ssl_context: ssl.SSLContext | None = 
 @contextlib.contextmanager
 def running_trio(start: Callable[..., Awaitable[Any]]) -> Iterator[Any]:
     """``await nursery.start(start)`` under `trio.run` in a thread; cancelled on exit."""
-    ready = threading.Event()
-    state: dict[str, Any] = {}
-
-    async def main() -> None:
-        state["token"] = trio.lowlevel.current_trio_token()
-        async with trio.open_nursery() as nursery:
-            state["scope"] = nursery.cancel_scope
-            state["started"] = await nursery.start(start)
-            ready.set()
-
-    def run() -> None:
-        try:
-            trio.run(main)
-        except BaseException as error:
-            state["error"] = error
-        finally:
-            ready.set()
-
-    thread = threading.Thread(target=run, name="trio-server", daemon=True)
-    thread.start()
-    if not ready.wait(TIMEOUT):
-        raise TimeoutError("the trio server did not start")
-    if "error" in state:
-        raise state["error"]
-    try:
-        yield state["started"]
-    finally:
-        with contextlib.suppress(trio.RunFinishedError):
-            trio.from_thread.run_sync(state["scope"].cancel, trio_token=state["token"])
-        thread.join(TIMEOUT)
-        if "error" in state:
-            raise state["error"]
+    with running_in_thread(start) as (started, _):
+        yield started
 
 
 def free_port() -> int:
