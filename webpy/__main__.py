@@ -176,7 +176,8 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
                             "plain handlers (trio) (default: 8)")
     group.add_argument("-w", "--processes", "--workers", dest="processes", metavar="N",
                        type=_integer_in(1, 1024, "a process count"), default=1,
-                       help="worker processes sharing the port, threaded transport only; "
+                       help="worker processes on the port (on Linux, each with its own "
+                            "SO_REUSEPORT socket), threaded transport only; "
                             "each has its own copy of the application's module state. "
                             "SIGHUP replaces them one at a time, losing no request "
                             "(default: 1)")

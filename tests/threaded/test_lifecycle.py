@@ -46,6 +46,68 @@ def test_graceful_stop_lets_a_request_in_flight_finish() -> None:
     assert not stopper.is_alive()
 
 
+class Hello(web.HTTPHandler):
+    def do_get(self) -> tuple[int, str]:
+        return 200, "hello"
+
+
+def _stop_in_background(server: web.HTTPServer, **options: bool) -> threading.Thread:
+    """Begin `server.stop`; returns once the server no longer accepts connections."""
+    stopper = threading.Thread(target=server.stop, kwargs={"timeout": CLIENT_TIMEOUT, **options})
+    stopper.start()
+    assert _refused_within(server.server_address, attempts=1000)
+    return stopper
+
+
+def _answer(sock: socket.socket) -> bytes:
+    """All the server sends until it closes the connection."""
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    return received
+
+
+def test_graceful_stop_serves_a_request_whose_head_is_still_arriving() -> None:
+    server = web.HTTPServer(("127.0.0.1", 0), {"/": Hello}, threads=2)
+    server.start()
+    with socket.create_connection(server.server_address, timeout=CLIENT_TIMEOUT) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t")
+        # Connections are accepted in order: once a later one is answered, this one is in.
+        assert httpx.get(server.url, timeout=CLIENT_TIMEOUT).status_code == 200
+        stopper = _stop_in_background(server)
+        sock.sendall(b"est\r\n\r\n")
+        answer = _answer(sock)
+    stopper.join(CLIENT_TIMEOUT)
+    assert answer.startswith(b"HTTP/1.1 200 ") and b"\r\nconnection: close\r\n" in answer.lower()
+
+
+@pytest.mark.parametrize("handing_over", [True, False])
+def test_stop_closes_a_new_silent_connection_unless_another_process_takes_over(
+        handing_over: bool) -> None:
+    """A worker replaced in a roll (`handing_over`) still answers a client it accepted
+    whose request had not arrived yet; a plain stop closes such a connection at once."""
+    server = web.HTTPServer(("127.0.0.1", 0), {"/": Hello}, threads=2)
+    server.start()
+    with socket.create_connection(server.server_address, timeout=CLIENT_TIMEOUT) as silent:
+        # Connections are accepted in order: once a later one is answered, this one is in.
+        assert httpx.get(server.url, timeout=CLIENT_TIMEOUT).status_code == 200
+        stopper = _stop_in_background(server, handing_over=handing_over)
+        try:
+            silent.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = _answer(silent)
+    stopper.join(CLIENT_TIMEOUT)
+    assert not stopper.is_alive()
+    if handing_over:
+        assert answer.startswith(b"HTTP/1.1 200 ") and b"connection: close" in answer.lower()
+    else:
+        assert answer == b""
+
+
 def _refused_within(address: tuple[str, int], attempts: int) -> bool:
     for _ in range(attempts):
         try:

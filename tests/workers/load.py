@@ -6,6 +6,10 @@ one. A request that gets no response at all (the server closed the idle
 connection as it arrived) is sent again on a new connection, as RFC 9112
 section 9.3.1 allows for a GET: the test then checks the server never handled
 it, so it was not lost but never received. Every request has its own id.
+
+With `fresh_connections`, each request goes on a new connection, and a
+request that gets no response is a failure, never sent again: a new
+connection the server accepted (or the kernel queued for it) must be served.
 """
 
 from __future__ import annotations
@@ -36,8 +40,10 @@ class Tally:
 class Load:
     """`CLIENTS` threads, each sending requests until `finish()` (or `MOST_REQUESTS`)."""
 
-    def __init__(self, address: tuple[str, int], clients: int = CLIENTS) -> None:
+    def __init__(self, address: tuple[str, int], clients: int = CLIENTS, *,
+                 fresh_connections: bool = False) -> None:
         self.address = address
+        self.fresh_connections = fresh_connections
         self.tally = Tally()
         self._lock = threading.Lock()
         self._finish = threading.Event()
@@ -87,12 +93,18 @@ class Load:
                         with self._lock:
                             self.tally.unanswered.append(tag)
                         return
-                    except OSError:
+                    except OSError as error:
+                        if self.fresh_connections:
+                            raise AssertionError(f"request {tag} on a new connection: "
+                                                 f"{error!r}") from error
                         response = None
                     if response is not None:
                         break
-                    connection.close()  # type: ignore[union-attr]
-                    connection = None
+                    if self.fresh_connections:
+                        raise AssertionError(f"request {tag}: connection closed unanswered")
+                    if connection is not None:  # None: the connection failed as it opened
+                        connection.close()
+                        connection = None
                     with self._lock:
                         self.tally.resent.append(tag)
                 else:
@@ -106,7 +118,7 @@ class Load:
                     if int(pid) not in self._excluded:
                         self._counts[number] += 1
                     self._progress.notify_all()
-                if response.headers.get("connection") == "close":
+                if self.fresh_connections or response.headers.get("connection") == "close":
                     connection.close()
                     connection = None
         except BaseException as error:

@@ -53,7 +53,8 @@ def test_sighup_replaces_every_worker_under_keepalive_load_losing_no_request(
     finally:
         assert workers.stop() == 0
     assert_nothing_lost(tally, workers.handled())
-    assert {pid for pid in tally.answered.values()} >= new
+    # The new workers served (which of them got connections is the kernel's choice).
+    assert set(tally.answered.values()) & new
     for pid in before:  # the old workers are gone, not left serving
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
@@ -89,10 +90,14 @@ def test_max_requests_recycles_workers_under_load_losing_no_request(tmp_path: Pa
         assert workers.stop() == 0
     assert_nothing_lost(tally, workers.handled())
     per_worker = collections.Counter(pid for _, pid in workers.handled())
-    assert len(per_worker) >= 5  # two first workers and three replacements
     # A replaced worker served its budget (300 to 350) and a few more before it stopped.
     replaced = [int(line.split("replaces")[1]) for line in workers.lines_with("replaces")]
+    assert len(set(replaced)) >= 3
     assert all(per_worker[pid] >= 300 for pid in replaced)
+    # Their successors served too (which of them got connections is the kernel's choice).
+    successors = {int(line.split("worker process")[1].split()[0])
+                  for line in workers.lines_with("replaces")}
+    assert set(per_worker) & successors
 
 
 def test_sigterm_drains_every_worker_losing_no_request_it_handled(tmp_path: Path) -> None:

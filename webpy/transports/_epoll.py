@@ -41,6 +41,7 @@ from ..app.locks import acquire_blocking
 from . import _sockets as io
 from ._leadership import Leadership
 from .actions import (
+    READ_FIRST,
     READ_IDLE,
     WOKEN,
     Acquire,
@@ -87,6 +88,9 @@ class EpollLoop:
         #: Set once a stop has waited for the last connections: the sweeper ends then, not before.
         self._halted = threading.Event()
         self._stopping, self._emptied = threading.Event(), threading.Event()
+        #: Held while accepting: once a stop has closed the listeners under it, every
+        #: connection ever accepted is in `_connections`, for the stop to finish.
+        self._accepting = threading.Lock()
         self._epoll = select.epoll()
         self._wake = os.pipe()
         self._epoll.register(self._wake[0], select.EPOLLIN)
@@ -106,16 +110,19 @@ class EpollLoop:
         """
         deadline = time.monotonic() + timeout
         self._stopping.set()
-        for listener in self.listeners:
-            try:
-                self._epoll.unregister(listener.fileno())
-            except (OSError, ValueError):
-                pass
-            listener.close()
+        with self._accepting:
+            for listener in self.listeners:
+                try:
+                    self._epoll.unregister(listener.fileno())
+                except (OSError, ValueError):
+                    pass
+                listener.close()
         for connection in list(self._connections.values()):
             if connection.claim.acquire(False):
-                connection.lifecycle.expire_if_idle()
-                self._expire(connection, time.monotonic())
+                if connection.lifecycle.expire_if_idle():
+                    self._expire(connection, time.monotonic())
+                else:  # at work: it finishes, or meets its own deadline
+                    connection.claim.release()
         if self._connections:  # the loop and the sweeper serve them meanwhile
             self._emptied.wait(max(deadline - time.monotonic(), 0))
         self._halted.set()
@@ -173,18 +180,20 @@ class EpollLoop:
                 self._run_queued()
 
     def _accept(self, listener: socket.socket) -> None:
-        try:
-            for _ in range(64):
-                try:
-                    sock, address = listener.accept()
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError as error:  # e.g. out of file descriptors: back off
-                    logger.warning("accept failed: %s", error)
-                    break
-                self._add(sock, address, listener.fileno() in self._proxied)
-        finally:
-            if not self._stopping.is_set():
+        with self._accepting:
+            if self._stopping.is_set():
+                return
+            try:
+                for _ in range(64):
+                    try:
+                        sock, address = listener.accept()
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError as error:  # e.g. out of file descriptors: back off
+                        logger.warning("accept failed: %s", error)
+                        break
+                    self._add(sock, address, listener.fileno() in self._proxied)
+            finally:
                 try:
                     self._epoll.modify(listener.fileno(), _IN)
                 except (OSError, ValueError):
@@ -253,7 +262,8 @@ class EpollLoop:
                         return self._park(connection, _OUT)
                 elif kind is Read:
                     result = None
-                    if action is not READ_IDLE or io.has_pending(sock):
+                    if ((action is not READ_IDLE and action is not READ_FIRST)
+                            or io.has_pending(sock)):
                         result = io.receive(sock)
                     if result is None:
                         return self._park(connection, _IN)

@@ -158,10 +158,3 @@ def shutdown(sock: socket.socket, how: int = socket.SHUT_RDWR) -> None:
         sock.shutdown(how)
     except OSError:
         pass
-
-
-def listen(address: tuple[str, int], backlog: int) -> socket.socket:
-    host, port = address
-    family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
-                                flags=socket.AI_PASSIVE)[0][0]
-    return socket.create_server((host, port), family=family, backlog=backlog)

@@ -44,7 +44,7 @@ from ..app import Call, HTTPError, Response, StreamBody
 class Read:
     """Read some bytes (up to 64 KiB): `phase` says which timeout applies."""
 
-    phase: str  # "idle", "head", "body" or "drain"
+    phase: str  # "first", "idle", "head", "body" or "drain"
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +205,8 @@ WOKEN = _Woken()
 Action = (Read | Write | SendFile | ShutdownWrite | Peek | Consume | Handshake | Acquire | Handle
           | Pull | WebSocketRead)
 
+#: A new connection's first request, not one byte of it yet.
+READ_FIRST = Read("first")
 READ_IDLE = Read("idle")
 READ_HEAD = Read("head")
 READ_BODY = Read("body")

@@ -62,6 +62,7 @@ from .access_log import AccessMessage, AccessRecord
 from .actions import (
     READ_BODY,
     READ_DRAIN,
+    READ_FIRST,
     READ_HEAD,
     READ_IDLE,
     SHUTDOWN_WRITE,
@@ -100,6 +101,9 @@ class Site:
     backend). `clock` gives wall-clock seconds for the `Date` header,
     formatted at most once a second. `stopping` is set when the server begins
     a graceful stop: from then on every response says ``Connection: close``.
+    `handing_over` is set with it when another process goes on accepting on
+    the same listening socket (a worker replaced in a roll): new connections
+    this server accepted before it stopped are still served their first request.
     `trusted_proxies`, when set, makes requests from those peers take their
     client, scheme and Host from the forwarding headers (`forwarded.py`).
     """
@@ -120,7 +124,7 @@ class Site:
         self.timeouts = timeouts or Timeouts()
         self.locks: LockTable[Any] = locks if locks is not None else ResourceLocks(new_lock)
         self.server_header = server_header
-        self.stopping = False
+        self.stopping = self.handing_over = False
         #: What ends each event stream being sent (`on_server_stop`), for `stop`.
         self._open_streams: set[Callable[[], None]] = set()
         self._streams_lock = threading.Lock()
@@ -145,10 +149,10 @@ class Site:
             site.trusted_proxies = TrustedProxies(forwarded_allow, header=forwarded_header)
         return site
 
-    def stop(self) -> None:
+    def stop(self, *, handing_over: bool = False) -> None:
         """A graceful stop begins: responses close their connections, and response
         bodies that can end early (an event stream's `on_server_stop`) end now."""
-        self.stopping = True
+        self.stopping, self.handing_over = True, handing_over
         with self._streams_lock:
             endings = list(self._open_streams)
         for end in endings:
@@ -226,6 +230,7 @@ class ConnectionDriver:
     def run(self) -> Generator[Action, Any, None]:
         """Serve requests until the connection should close."""
         connection = self.connection
+        waiting = READ_FIRST  # until the first request: then READ_IDLE between requests
         while True:
             try:
                 event = connection.next_event()
@@ -233,7 +238,7 @@ class ConnectionDriver:
                 yield from self._refuse(error, None)
                 return
             if event is NEED_DATA:
-                read = READ_HEAD if connection.buffered else READ_IDLE
+                read = READ_HEAD if connection.buffered else waiting
                 data = yield read
                 if data is None:
                     if read is READ_HEAD:
@@ -245,6 +250,7 @@ class ConnectionDriver:
                 return  # the client closed between requests
             if not (yield from self._exchange(event)):
                 return
+            waiting = READ_IDLE
 
     def body_reader(self, call: Call) -> BodyReader:
         """The sans-IO reader behind a streamed request body, for transports' streams."""

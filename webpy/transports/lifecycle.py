@@ -21,6 +21,9 @@ Deadlines, by action:
 
 ============== ===========================================================
 `Read` idle    `keepalive_timeout` from now; during a graceful stop, now
+`Read` first   the same, but a stop that hands the listening socket over
+               to another process lets it run: a client that connected
+               before the stop gets its first request served
 `Read` head    `head_timeout` from the head's first read: a client
                trickling a head byte by byte never resets its clock
 `Read` body    `body_timeout` from now (a pause, not the whole body)
@@ -60,6 +63,7 @@ from .actions import (
     HANDSHAKE,
     PEEK,
     READ_BODY,
+    READ_FIRST,
     READ_HEAD,
     READ_IDLE,
     Action,
@@ -123,7 +127,7 @@ class Lifecycle:
         """Waiting for a next request, or an open WebSocket's next message: a graceful
         stop may end it."""
         action = self.action
-        return action is _READ_IDLE or type(action) is WebSocketRead
+        return action is _READ_IDLE or action is _READ_FIRST or type(action) is WebSocketRead
 
     def start(self) -> Action:
         """The first action."""
@@ -139,11 +143,17 @@ class Lifecycle:
         """A write must wait, or made progress: its stall timeout starts (again) now."""
         self.deadline = self._clock() + self._site.timeouts.write_timeout
 
-    def expire_if_idle(self) -> None:
-        """A graceful stop began: an idle wait ends now (after one last look for bytes)."""
+    def expire_if_idle(self) -> bool:
+        """A graceful stop began: an idle wait ends now (after one last look for bytes).
+
+        True if it ended.
+        """
         action = self.action
-        if action is _READ_IDLE or (isinstance(action, WebSocketRead) and action.going_away()):
+        if (action is _READ_IDLE or (action is _READ_FIRST and not self._site.handing_over)
+                or (isinstance(action, WebSocketRead) and action.going_away())):
             self.deadline = -math.inf  # a WebSocket then closes with 1001 Going Away
+            return True
+        return False
 
     def close(self) -> None:
         """The transport gave up on the connection: release locks, close response bodies."""
@@ -171,9 +181,11 @@ class Lifecycle:
         timeouts = self._site.timeouts
         if kind is Read:
             now = self._clock()
-            if action is _READ_IDLE:
+            if action is _READ_IDLE or action is _READ_FIRST:
                 self._head_deadline = None
-                self.deadline = -math.inf if self._site.stopping else (
+                site = self._site
+                self.deadline = -math.inf if site.stopping and not (
+                    action is _READ_FIRST and site.handing_over) else (
                     now + timeouts.keepalive_timeout)
             elif action is _READ_HEAD:
                 if self._head_deadline is None:
@@ -255,7 +267,7 @@ class Lifecycle:
             return True
 
 
-_READ_IDLE, _READ_HEAD, _READ_BODY = READ_IDLE, READ_HEAD, READ_BODY
+_READ_FIRST, _READ_IDLE, _READ_HEAD, _READ_BODY = READ_FIRST, READ_IDLE, READ_HEAD, READ_BODY
 
 
 def log_lost(client: tuple[str, int] | None, error: BaseException) -> None:

@@ -24,11 +24,15 @@ import errno
 import os
 import socket
 import stat
+import sys
 from collections.abc import MutableMapping
 
 #: The first file descriptor systemd passes (SD_LISTEN_FDS_START).
 SYSTEMD_FIRST_FD = 3
 DEFAULT_BACKLOG = 1024
+#: Whether the kernel spreads new connections over the sockets that share a
+#: port with `SO_REUSEPORT` (Linux does; elsewhere the option only lets them bind).
+REUSE_PORT_BALANCES = sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")
 
 
 def tcp(host: str, port: int, *, backlog: int = DEFAULT_BACKLOG,
@@ -45,6 +49,30 @@ def tcp(host: str, port: int, *, backlog: int = DEFAULT_BACKLOG,
         raise OSError(errno.ENOPROTOOPT, "SO_REUSEPORT is not available on this platform")
     return socket.create_server((host, port), family=family, backlog=backlog,
                                 reuse_port=reuse_port)
+
+
+def tcp_group(host: str, port: int, count: int, *,
+              backlog: int = DEFAULT_BACKLOG) -> list[socket.socket]:
+    """`count` sockets listening on one port, one per worker process.
+
+    Where `REUSE_PORT_BALANCES`, they share the port with `SO_REUSEPORT`:
+    each has its own accept queue and the kernel spreads new connections
+    over them, so each worker accepts from its own socket and none takes
+    more than its share. Port 0 picks a free port for all of them.
+    Elsewhere, or for one socket, the list holds a single ordinary socket.
+    """
+    if count <= 1 or not REUSE_PORT_BALANCES:
+        return [tcp(host, port, backlog=backlog)]
+    first = tcp(host, port, backlog=backlog, reuse_port=True)
+    group = [first]
+    try:
+        for _ in range(count - 1):
+            group.append(tcp(host, first.getsockname()[1], backlog=backlog, reuse_port=True))
+    except BaseException:
+        for sock in group:
+            sock.close()
+        raise
+    return group
 
 
 def unix(path: str, *, mode: int | None = None,

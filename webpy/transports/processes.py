@@ -1,10 +1,17 @@
-"""Several worker processes sharing one listening socket (`HTTPServer(processes=N)`).
+"""Several worker processes on one port (`HTTPServer(processes=N)`).
 
 Python threads share one interpreter lock, so a CPU-bound application gets
-more from processes. The parent binds the socket, forks N children that each
-run the ordinary threaded server on it (the kernel spreads connections over
-the processes accepting on it), and supervises them. The parent serves
-nothing itself.
+more from processes. The parent binds the listening sockets, forks N
+children that each run the ordinary threaded server, and supervises them.
+The parent serves nothing itself.
+
+Each worker has a number, 0 to N-1, that its replacements inherit. Where the
+kernel balances `SO_REUSEPORT` sockets (Linux), the parent binds one socket
+per number (`listeners.tcp_group`) and worker k accepts on socket k only:
+each socket has its own accept queue, the kernel spreads new connections
+evenly over them, and no worker can take more than its share because its
+threads happened to wake first. Otherwise (and for unix sockets, inherited
+and systemd sockets) every worker accepts on every socket.
 
 Theory of operation
 -------------------
@@ -17,28 +24,31 @@ that child exits. Each child is in one state of this table:
 state       meaning                             leaves it when
 =========== =================================== ==============================
 STARTING    forked, not yet accepting           it reports READY -> SERVING
-SERVING     accepting on the shared socket      it is replaced -> RETIRING
+SERVING     accepting on its socket(s)          it is replaced -> RETIRING
 RETIRING    sent SIGTERM: accepts nothing new,  it exits
             finishes what it has (its `stop`)
 =========== =================================== ==============================
 
 Replacing a worker (SIGHUP's roll, or a worker that reached `max_requests`)
-is always done the same way, one worker at a time: fork the new one, wait
-for its READY, and only then SIGTERM the old one; the next replacement
-starts when the old one has exited. The socket is shared, so closing the old
-worker's copy loses nothing queued on it: the kernel's accept queue belongs
-to the socket, which the parent and the other workers still hold. (With one
-SO_REUSEPORT socket per worker, closing a worker's socket would reset the
-connections queued on it unless the kernel migrates them, ``tcp_migrate_req``;
-so workers share one socket.)
+is always done the same way, one worker at a time: fork the new one with the
+old one's number, wait for its READY, and only then SIGTERM the old one; the
+next replacement starts when the old one has exited. The old and the new
+worker accept on the same socket meanwhile, and the socket stays open in the
+parent when the old worker closes its copy: a connection queued on it is not
+reset (as it would be if the socket closed, unless the kernel migrates it,
+``tcp_migrate_req``), it waits for the new worker. The same holds for a
+worker that crashes: its connections wait for its replacement.
 
 A worker that exits when it was not told to has crashed: it is replaced. A
 crash soon after start-up (`QUICK_CRASH` seconds) counts towards a back-off
 (`Backoff`): an application that cannot start is not forked in a tight loop.
 
 How long a stopping worker may take to finish its requests (the grace
-period) is written by the parent into a shared page before each SIGTERM, so
-`stop(timeout)` and a roll each give their own.
+period), and whether it is being replaced, is written by the parent into a
+shared page before each SIGTERM, so `stop(timeout)` and a roll each give
+their own. A replaced worker hands its socket over: a client it accepted
+just before its SIGTERM, whose request is still on the way, is served, not
+closed as an idle connection would be (`Site.stop`).
 
 A child must not outlive its parent: killed with SIGKILL, a parent cannot
 stop its children, and orphans would go on serving the port with nobody to
@@ -79,8 +89,8 @@ _MESSAGE = struct.Struct("=ci")
 _READY, _RETIRE = b"R", b"M"
 #: Parent -> supervisor commands.
 _ROLL, _STOP = b"H", b"S"
-#: The grace period shared with the children (see the module docstring).
-_GRACE = struct.Struct("=d")
+#: The grace period shared with the children, and whether the worker is replaced.
+_GRACE = struct.Struct("=d?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,10 +131,10 @@ class Backoff:
 
 
 class _Worker:
-    __slots__ = ("pid", "pidfd", "replaces", "started", "state")
+    __slots__ = ("number", "pid", "pidfd", "replaces", "started", "state")
 
-    def __init__(self, pid: int, pidfd: int, replaces: int | None) -> None:
-        self.pid, self.pidfd, self.replaces = pid, pidfd, replaces
+    def __init__(self, number: int, pid: int, pidfd: int, replaces: int | None) -> None:
+        self.number, self.pid, self.pidfd, self.replaces = number, pid, pidfd, replaces
         self.started = time.monotonic()
         self.state = STARTING
 
@@ -142,8 +152,8 @@ class WorkerProcesses:
         self._backoff = Backoff()
         #: Workers to replace, in order (a roll, or a worker at its request budget).
         self._to_replace: collections.deque[int] = collections.deque()
-        #: Crashed workers not yet replaced, and when the next may be forked.
-        self._missing = 0
+        #: The numbers of crashed workers not yet replaced, and when the next may be forked.
+        self._missing: list[int] = []
         self._fork_after = 0.0
         self._stopping = False
         #: A roll (`restart`) is under way: its end is logged.
@@ -172,8 +182,8 @@ class WorkerProcesses:
                           if worker.state == SERVING)
 
     def start(self) -> None:
-        for _ in range(self._count):
-            self._spawn(None)
+        for number in range(self._count):
+            self._spawn(number, None)
         self._supervisor.start()
 
     def restart(self) -> None:
@@ -182,7 +192,7 @@ class WorkerProcesses:
 
     def stop(self, timeout: float) -> None:
         """SIGTERM every child, give them `timeout` seconds to finish, then SIGKILL."""
-        self._grace[:] = _GRACE.pack(timeout)
+        self._grace[:] = _GRACE.pack(timeout, False)
         self._stop_deadline = time.monotonic() + timeout + 1.0  # their stop closes, too
         os.write(self._command_write, _STOP)
         self._supervisor.join()
@@ -275,20 +285,20 @@ class WorkerProcesses:
         if worker.replaces is not None and worker.replaces in self._workers:  # still STARTING
             self._to_replace.appendleft(worker.replaces)  # the old one serves on; try again
         else:
-            self._missing += 1
+            self._missing.append(worker.number)
 
     def _advance(self) -> None:
         """Fork what is missing (after any back-off), and the next replacement of a roll."""
         now = time.monotonic()
         if self._missing and now >= self._fork_after:
-            for _ in range(self._missing):
-                self._spawn(None)
-            self._missing = 0
+            for number in self._missing:
+                self._spawn(number, None)
+            self._missing = []
         busy = any(w.state != SERVING for w in self._workers.values())
         while self._to_replace and not busy and now >= self._fork_after:
             old = self._to_replace.popleft()
             if old in self._workers and self._workers[old].state == SERVING:
-                self._spawn(old)
+                self._spawn(self._workers[old].number, old)
                 busy = True
 
     def _retire(self, pid: int) -> None:
@@ -296,7 +306,7 @@ class WorkerProcesses:
         if worker is None:
             return
         if not self._stopping:
-            self._grace[:] = _GRACE.pack(self.options.grace_period)
+            self._grace[:] = _GRACE.pack(self.options.grace_period, True)
         worker.state = RETIRING
         _signal(pid, signal.SIGTERM)
 
@@ -310,7 +320,7 @@ class WorkerProcesses:
             with self._lock:
                 del self._workers[worker.pid]
 
-    def _spawn(self, replaces: int | None) -> None:
+    def _spawn(self, number: int, replaces: int | None) -> None:
         pid = os.fork()
         if pid == 0:  # the child: serve until SIGTERM, never return into the caller
             code = 1
@@ -318,35 +328,35 @@ class WorkerProcesses:
                 for fd in (self._parent_alive_write, self._status_read, self._command_read,
                            self._command_write, *(w.pidfd for w in self._workers.values())):
                     os.close(fd)
-                code = _run_child(self._server, self._parent_alive_read, self._status_write,
-                                  self._grace, self.options.budget())
+                code = _run_child(self._server, number, self._parent_alive_read,
+                                  self._status_write, self._grace, self.options.budget())
             except BaseException:
                 logger.exception("worker process %d failed", os.getpid())
             finally:
                 os._exit(code)
         pidfd = os.pidfd_open(pid)
         with self._lock:
-            self._workers[pid] = _Worker(pid, pidfd, replaces)
+            self._workers[pid] = _Worker(number, pid, pidfd, replaces)
         self._poll.register(pidfd, select.POLLIN)
 
 
-def _run_child(server: HTTPServer, parent_alive: int, status: int, grace: mmap.mmap,
-               budget: int) -> int:
+def _run_child(server: HTTPServer, number: int, parent_alive: int, status: int,
+               grace: mmap.mmap, budget: int) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # ... and when to restart
     threading.Thread(target=_stop_when_orphaned, args=(parent_alive, stop), daemon=True,
                      name="webpy-parent-watch").start()
-    server.become_worker()
+    server.become_worker(number)
     if budget:
         _count_requests(server, budget, lambda: _tell(status, _RETIRE))
     server.start()
     _tell(status, _READY)
     while not stop.wait(1.0):
         pass
-    timeout = _GRACE.unpack(grace[:])[0]
-    server.stop(timeout)
+    timeout, replaced = _GRACE.unpack(grace[:])
+    server.stop(timeout, handing_over=replaced)
     return 0
 
 

@@ -20,8 +20,7 @@ from urllib.parse import quote
 from ..app import ErrorRoutes, ReadWriteLock, Routes
 from ..app.locks import LockTable
 from ..protocol import Limits
-from . import _sockets as io
-from . import signals
+from . import listeners, signals
 from ._epoll import EpollLoop
 from .driver import Site
 from .processes import WorkerOptions
@@ -87,11 +86,16 @@ class HTTPServer:
         self.threads, self.processes, self.queue_size = threads, processes, queue_size
         self.worker_options = WorkerOptions(max_requests, max_requests_jitter, grace_period)
         self.max_connections = max_connections or default_max_connections()
-        if not sockets and address is None:
+        # The listening sockets, `socket` the first: with `processes > 1`, one per
+        # worker process where the kernel balances them (`listeners.tcp_group`).
+        if sockets:
+            self.sockets = list(sockets)
+        elif address is not None:
+            self.sockets = listeners.tcp_group(*address, processes, backlog=backlog)
+        else:
             raise ValueError("an address or listening sockets are needed")
-        #: The listening sockets; `socket` is the first.
-        self.sockets = list(sockets) or [io.listen(address, backlog)]  # type: ignore[arg-type]
         self.socket = self.sockets[0]
+        self._socket_per_worker = not sockets and len(self.sockets) == processes > 1
         name = self.socket.getsockname()
         self._address: tuple[str, int] = name[:2] if isinstance(name, tuple) else (name, 0)
         #: The listeners whose connections start with a PROXY header, by descriptor.
@@ -142,8 +146,17 @@ class HTTPServer:
                     proxied=self._proxied)
             self._running = True
 
-    def become_worker(self) -> None:
-        """In a process forked from a started server: serve here, as one process."""
+    def become_worker(self, number: int) -> None:
+        """In a process forked from a started server: serve here, as worker `number`.
+
+        With a socket per worker, the worker accepts on its own only.
+        """
+        if self._socket_per_worker:
+            own = self.sockets[number]
+            for sock in self.sockets:
+                if sock is not own:
+                    sock.close()
+            self.sockets = [own]
         self.processes = 1
         self._running = False
         self._children = None
@@ -180,33 +193,37 @@ class HTTPServer:
             except KeyboardInterrupt:
                 self.stop()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 5.0, *, handing_over: bool = False) -> None:
         """Stop accepting, let requests in flight finish for up to `timeout` seconds, close all.
 
         From the moment stop begins every response says ``Connection: close``, and a
-        request already received on an idle connection is still served.
+        request already received on an idle connection is still served. With
+        `handing_over` (another process accepts on these sockets from now on), so
+        is the first request of a connection accepted before the stop.
         """
         with self._lifecycle_lock:
             if self._running:
-                self._stop(timeout)
+                self._stop(timeout, handing_over)
                 self._running = False
             self._stopped.set()
 
-    def _stop(self, timeout: float) -> None:
+    def _stop(self, timeout: float, handing_over: bool) -> None:
         signals.unregister(self)
-        self.site.stop()
+        self.site.stop(handing_over=handing_over)
         if self._loop is not None:
             self._loop.stop(timeout)
             self._loop = None
             return
+        # The workers hold their own copies: once they stop accepting, the port
+        # refuses new connections at once instead of queueing them until all exit.
+        for listener in self.sockets:
+            listener.close()
         if self._children is not None:
             self._children.stop(timeout)
             self._children = None
         if self._own_locks is not None:
             self._own_locks.close()  # the lock file goes
             self._own_locks = None
-        for listener in self.sockets:
-            listener.close()
 
     def __enter__(self) -> HTTPServer:
         self.start()

@@ -138,8 +138,8 @@ class Server:
         """Stop gracefully: idle connections close now, the rest within `grace_period`."""
         self.site.stop()
         for scope, lifecycle in list(self.idle_waits.items()):
-            lifecycle.expire_if_idle()
-            scope.cancel()
+            if lifecycle.expire_if_idle():
+                scope.cancel()
         if self._stopped is not None:
             self._stopped.set()
 
