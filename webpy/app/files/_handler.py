@@ -112,10 +112,12 @@ class FileHandler(HTTPHandler):
 
     def serve(self, target: Target) -> tuple[int, Any]:
         """The response for `target`: a directory, a file, or a 404."""
-        try:
-            status = os.stat(target.path)
-        except OSError as error:
-            raise _translate(error) from None
+        status = target.status
+        if status is None:
+            try:
+                status = os.stat(target.path)
+            except OSError as error:
+                raise _translate(error) from None
         if stat.S_ISDIR(status.st_mode):
             return self.serve_directory(target)
         if stat.S_ISREG(status.st_mode) and not target.slash:
