@@ -27,6 +27,7 @@ from . import _listing
 from ._cache_policy import REVALIDATE, CachePolicy
 from ._compression import CODINGS, Coding, CompressedStream, CompressionCache, is_compressible
 from ._conditions import Validators, evaluate, if_range_allows, none_match
+from ._facts import PathFacts, PathFactsCache
 from ._negotiation import choose_coding, choose_media_type, names_media_type
 from ._page import error_page
 from ._paths import Target, is_inside, locate
@@ -54,7 +55,8 @@ class FileConfig:
 
     `root` is a real path (symlinks resolved); `prefix_names` are the decoded
     segments of the URL prefix; `umask` gives new files their permissions;
-    `compression_cache` holds this mount's files compressed on the fly.
+    `compression_cache` holds this mount's files compressed on the fly;
+    `path_facts` what each file's response says because of its path.
     """
 
     root: str
@@ -68,6 +70,7 @@ class FileConfig:
     precompressed: bool = True
     cache_control: CachePolicy = field(default_factory=CachePolicy)
     compression_cache: CompressionCache = field(default_factory=CompressionCache)
+    path_facts: PathFactsCache = field(default_factory=PathFactsCache)
 
 
 class FileHandler(HTTPHandler):
@@ -172,7 +175,10 @@ class FileHandler(HTTPHandler):
         return _closing_unless_sent(file, lambda: self._negotiated_response(file, path))
 
     def content_type(self, path: str) -> str:
-        """The Content-Type for the file at `path`: `mediatypes`, the same on every system."""
+        """The Content-Type for the file at `path`: `mediatypes`, the same on every system.
+
+        Asked once per path: the answer is remembered (see `_facts`).
+        """
         kind, encoding = mediatypes.guess_type(path)
         if encoding is not None:
             kind = _COMPRESSED_TYPES.get(encoding, "application/octet-stream")
@@ -204,10 +210,11 @@ class FileHandler(HTTPHandler):
         status = os.fstat(file.fileno())
         if not stat.S_ISREG(status.st_mode):
             raise HTTPError(404)
-        content_type = self.content_type(path)
-        if self.config.cache_control.rules:
-            self._cache_control("/" + os.path.relpath(path, self.config.root).replace(os.sep, "/"))
-        offered = self._offered_codings(path, status, content_type)
+        facts = self._path_facts(path)
+        content_type = facts.content_type
+        if facts.cache_control is not None:
+            self.response.headers["Cache-Control"] = facts.cache_control
+        offered = self._offered_codings(path, status, facts.compressible)
         if not offered:
             return self._file_response(file, status, content_type, None)
         self.response.headers["Vary"] = "Accept-Encoding"
@@ -227,14 +234,28 @@ class FileHandler(HTTPHandler):
             return self._file_response(file, status, content_type, None)
         return self._compressed_response(file, path, status, content_type, coding)
 
-    def _offered_codings(self, path: str, status: os.stat_result, content_type: str
+    def _path_facts(self, path: str) -> PathFacts:
+        """What the response for the file at the real `path` says because of its path."""
+        cache = self.config.path_facts
+        facts = cache.get(path)
+        if facts is None:
+            content_type = self.content_type(path)
+            rules = self.config.cache_control
+            cache_control = rules.value_for(
+                "/" + os.path.relpath(path, self.config.root).replace(os.sep, "/")
+            ) if rules.rules else None
+            facts = PathFacts(content_type, cache_control, is_compressible(content_type))
+            cache.put(path, facts)
+        return facts
+
+    def _offered_codings(self, path: str, status: os.stat_result, compressible_type: bool
                          ) -> dict[str, tuple[Coding, str | None]]:
         """The codings this file can be sent in, best first, each with its variant's path
         (None: compressed on the fly)."""
         config = self.config
         offered: dict[str, tuple[Coding, str | None]] = {}
         compressible = (config.compress and status.st_size >= self.compress_min_bytes
-                        and is_compressible(content_type))
+                        and compressible_type)
         for coding in CODINGS:
             if config.precompressed:
                 variant = path + coding.suffix
