@@ -36,10 +36,12 @@ class MultiDict:
     @overload
     def get(self, name: str, default: str) -> str: ...
     def get(self, name: str, default: str | None = None) -> str | None:
-        try:
-            return self[name]
-        except KeyError:
-            return default
+        fold = self._key
+        key = fold(name)
+        for item_name, value in self._items:
+            if fold(item_name) == key:
+                return value
+        return default
 
     def get_all(self, name: str) -> list[str]:
         fold = self._key
@@ -74,7 +76,12 @@ class MultiDict:
 
     def __setitem__(self, name: str, value: str) -> None:
         """Replace every value of `name` with `value`."""
-        self.pop_all(name)
+        fold = self._key
+        key = fold(name)
+        for item_name, _ in self._items:
+            if fold(item_name) == key:  # only then is the list rebuilt
+                self.pop_all(name)
+                break
         self._items.append((name, value))
 
     def __delitem__(self, name: str) -> None:
@@ -133,6 +140,18 @@ class Headers(MultiDict):
         values = self.get_all(name)
         if not values:
             raise KeyError(name)
+        return values[0] if len(values) == 1 else ", ".join(values)
+
+    @overload
+    def get(self, name: str) -> str | None: ...
+    @overload
+    def get(self, name: str, default: str) -> str: ...
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The joined values of `name` (see `__getitem__`), or `default` without raising:
+        most fields a server asks for (If-Match, Range...) are absent."""
+        values = self.get_all(name)
+        if not values:
+            return default
         return values[0] if len(values) == 1 else ", ".join(values)
 
     def encoded(self) -> list[tuple[bytes, bytes]]:

@@ -370,7 +370,9 @@ class ConnectionDriver:
                     yield SendFile(body.file, body.offset, body.length)
                     sent = body.length
                     start = suffix
-                yield Write(start + connection.end_response())
+                tail = start + connection.end_response()
+                if tail:  # nothing after a file sent with Content-Length: no empty write
+                    yield Write(tail)
             else:
                 sent = yield from self._stream(start, body, request)  # type: ignore[arg-type]
                 if sent < 0:
