@@ -124,7 +124,7 @@ class FileHandler(HTTPHandler):
         if stat.S_ISDIR(status.st_mode):
             return self.serve_directory(target)
         if stat.S_ISREG(status.st_mode) and not target.slash:
-            return self.serve_file(target.path)
+            return self.serve_file(target.path, status)
         raise HTTPError(404)
 
     def serve_directory(self, target: Target) -> tuple[int, Any]:
@@ -168,16 +168,40 @@ class FileHandler(HTTPHandler):
             return 304, None
         return 200, page
 
-    def serve_file(self, path: str) -> tuple[int, Any]:
+    def serve_file(self, path: str, status: os.stat_result | None = None) -> tuple[int, Any]:
         """A regular file, whole, as one range or as several, in the best coding; honouring
-        preconditions."""
+        preconditions. `status` is what `os.stat(path)` gave, if the caller has it.
+
+        Only the file that is sent is opened: a precompressed variant, or the file itself.
+        """
+        if status is None:
+            try:
+                status = os.stat(path)
+            except OSError as error:
+                raise _translate(error) from None
+        facts = self._path_facts(path)
+        if facts.cache_control is not None:
+            self.response.headers["Cache-Control"] = facts.cache_control
+        coding, variant = self._negotiate(path, status, facts.compressible)
+        if variant is not None:
+            assert coding is not None
+            name = coding.name
+            try:
+                coded = _open(variant)
+            except HTTPError:  # the variant vanished since it was found: send the file
+                coding = None
+            else:
+                return _closing_unless_sent(coded, lambda: self._file_response(
+                    coded, os.fstat(coded.fileno()), facts.content_type, name))
         file = _open(path)
-        return _closing_unless_sent(file, lambda: self._negotiated_response(file, path))
+        return _closing_unless_sent(file, lambda: self._identity_response(
+            file, path, facts.content_type, coding))
 
     def content_type(self, path: str) -> str:
         """The Content-Type for the file at `path`: `mediatypes`, the same on every system.
 
-        Asked once per path: the answer is remembered (see `_facts`).
+        This default is asked once per path and its answer remembered (see
+        `_facts`); an override is asked on every request.
         """
         kind, encoding = mediatypes.guess_type(path)
         if encoding is not None:
@@ -205,39 +229,38 @@ class FileHandler(HTTPHandler):
         home = quote(os.fsencode(self.config.prefix))
         return error.status_code, error.reason, error_page(error.status_code, error.reason, home)
 
-    def _negotiated_response(self, file: IO[bytes], path: str) -> tuple[int, Any]:
-        """The file in the coding the client prefers, else as it is."""
-        status = os.fstat(file.fileno())
-        if not stat.S_ISREG(status.st_mode):
-            raise HTTPError(404)
-        facts = self._path_facts(path)
-        content_type = facts.content_type
-        if facts.cache_control is not None:
-            self.response.headers["Cache-Control"] = facts.cache_control
-        offered = self._offered_codings(path, status, facts.compressible)
+    def _negotiate(self, path: str, status: os.stat_result, compressible_type: bool
+                   ) -> tuple[Coding | None, str | None]:
+        """The coding the client prefers among those offered (None: the file as it is), and
+        its precompressed variant's path (None: none, compress on the fly)."""
+        offered = self._offered_codings(path, status, compressible_type)
         if not offered:
-            return self._file_response(file, status, content_type, None)
+            return None, None
         self.response.headers["Vary"] = "Accept-Encoding"
         chosen = choose_coding(self.request.headers.get("Accept-Encoding"), list(offered))
         if chosen is None:
-            return self._file_response(file, status, content_type, None)
-        coding, variant = offered[chosen]
-        if variant is not None:
-            try:
-                coded = _open(variant)
-            except HTTPError:  # the variant vanished since it was found: send the file
-                return self._file_response(file, status, content_type, None)
-            file.close()
-            return _closing_unless_sent(coded, lambda: self._file_response(
-                coded, os.fstat(coded.fileno()), content_type, coding.name))
-        if self.request.headers.get("Range") is not None:  # ranges apply to the file itself
-            return self._file_response(file, status, content_type, None)
+            return None, None
+        return offered[chosen]
+
+    def _identity_response(self, file: IO[bytes], path: str, content_type: str,
+                           coding: Coding | None) -> tuple[int, Any]:
+        """The open file as it is, or compressed on the fly with `coding`."""
+        status = os.fstat(file.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise HTTPError(404)
+        if coding is None or self.request.headers.get("Range") is not None:
+            return self._file_response(file, status, content_type, None)  # ranges: the file
         return self._compressed_response(file, path, status, content_type, coding)
 
     def _path_facts(self, path: str) -> PathFacts:
-        """What the response for the file at the real `path` says because of its path."""
+        """What the response for the file at the real `path` says because of its path.
+
+        Remembered per path unless a subclass answers `content_type` itself:
+        an override may depend on the request, or set headers as it answers.
+        """
         cache = self.config.path_facts
-        facts = cache.get(path)
+        remembered = type(self).content_type is FileHandler.content_type
+        facts = cache.get(path) if remembered else None
         if facts is None:
             content_type = self.content_type(path)
             rules = self.config.cache_control
@@ -245,7 +268,8 @@ class FileHandler(HTTPHandler):
                 "/" + os.path.relpath(path, self.config.root).replace(os.sep, "/")
             ) if rules.rules else None
             facts = PathFacts(content_type, cache_control, is_compressible(content_type))
-            cache.put(path, facts)
+            if remembered:
+                cache.put(path, facts)
         return facts
 
     def _offered_codings(self, path: str, status: os.stat_result, compressible_type: bool
