@@ -366,8 +366,7 @@ class ConnectionDriver:
             elif type(body) is FileBody:
                 if connection.response_has_body and body.length:
                     prefix, suffix = connection.send_file_body(body.length)
-                    yield Write(start + prefix)
-                    yield SendFile(body.file, body.offset, body.length)
+                    yield SendFile(body.file, body.offset, body.length, start + prefix)
                     sent = body.length
                     start = suffix
                 tail = start + connection.end_response()
