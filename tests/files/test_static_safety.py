@@ -181,6 +181,29 @@ def test_symlink_inside_the_root_to_a_file_inside_it_is_served(site: Path,
     assert served.get("/docs/alias.txt").body == b"Hello, world!\n"
 
 
+def test_symlinked_directory_inside_the_root_serves_its_files(site: Path,
+                                                             served: Client) -> None:
+    os.symlink("docs", site / "papers")
+    assert served.get("/papers/a.txt").body == b"aaaa"
+
+
+def test_directory_swapped_for_a_symlink_outside_is_404_at_the_next_request(
+        site: Path, tmp_path: Path, served: Client) -> None:
+    (tmp_path / "outside" / "a.txt").write_bytes(SECRET)
+    assert served.get("/docs/a.txt").body == b"aaaa"
+    os.rename(site / "docs", site / "docs-old")
+    os.symlink(tmp_path / "outside", site / "docs")
+    assert_not_found(served.get("/docs/a.txt"))
+
+
+def test_file_swapped_for_a_symlink_outside_is_404_at_the_next_request(
+        site: Path, tmp_path: Path, served: Client) -> None:
+    assert served.get("/docs/a.txt").body == b"aaaa"
+    os.unlink(site / "docs" / "a.txt")
+    os.symlink(tmp_path / "outside" / "secret.txt", site / "docs" / "a.txt")
+    assert_not_found(served.get("/docs/a.txt"))
+
+
 def test_symlink_to_a_hidden_file_is_404(site: Path, served: Client) -> None:
     os.symlink(".hidden", site / "visible")
     assert_not_found(served.get("/visible"))

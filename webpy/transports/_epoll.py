@@ -284,7 +284,7 @@ class EpollLoop:
                 elif kind is SendFile:
                     connection.region = region = io.FileRegion(action.file, action.offset,
                                                                action.count, sock)
-                    connection.output = []
+                    connection.output = [memoryview(action.before)] if action.before else []
                     if not region.send(sock, connection.output):
                         return self._park(connection, _OUT)
                     connection.region = None

@@ -62,17 +62,25 @@ def send_some(sock: socket.socket, data: bytes) -> int:
         return 0
 
 
-def send(sock: socket.socket, views: list[memoryview]) -> bool:
-    """Write from the front of `views`, dropping what went; True once all is written."""
+def send(sock: socket.socket, views: list[memoryview], more: bool = False) -> bool:
+    """Write from the front of `views`, dropping what went; True once all is written.
+
+    `more` (plain TCP only) says more bytes follow at once: the kernel then
+    holds a short piece back (MSG_MORE) to send it with them, as nginx's
+    tcp_nopush does for a response head and its file.
+    """
+    flags = socket.MSG_MORE if more else 0
     while views:
         if not views[0]:
             views.pop(0)
             continue
         try:
-            if len(views) == 1 or isinstance(sock, ssl.SSLSocket):
+            if isinstance(sock, ssl.SSLSocket):
                 sent = sock.send(views[0])
+            elif len(views) == 1:
+                sent = sock.send(views[0], flags)
             else:
-                sent = sock.sendmsg(views)
+                sent = sock.sendmsg(views, (), flags)
         except WOULD_BLOCK:
             return False
         while sent:
@@ -101,8 +109,8 @@ class FileRegion:
     def send(self, sock: socket.socket, views: list[memoryview]) -> bool:
         """Write more of the region (read pieces go through `views`); True once all is sent."""
         while self.remaining > 0 or views:
-            if views:
-                if not send(sock, views):
+            if views:  # the head (or a piece read, for TLS) before the rest
+                if not send(sock, views, more=self.fileno >= 0 and self.remaining > 0):
                     return False
                 continue
             if self.fileno < 0:

@@ -160,16 +160,26 @@ class TrioConnection:
             self.lifecycle.progress()
 
     async def _send_file(self, action: actions.SendFile) -> None:
-        offset, remaining = action.offset, action.count
+        """The head, then the file in pieces, the head joined to the first piece.
+
+        A piece the page cache holds is read at once; only one that may wait
+        for the disk goes to a worker thread.
+        """
+        offset, remaining, head = action.offset, action.count, action.before
         while remaining > 0:
-            piece = await trio.to_thread.run_sync(
-                _read_region, action.file, offset, min(remaining, SEND_PIECE),
-                limiter=self.server.file_threads)
+            size = min(remaining, SEND_PIECE)
+            piece = _read_cached(action.file, offset, size)
+            if piece is None:
+                piece = await trio.to_thread.run_sync(
+                    _read_region, action.file, offset, size, limiter=self.server.file_threads)
             if not piece:
                 raise OSError("file shorter than expected")
-            await self._write(piece)
+            await self._write(head + piece if head else piece)
+            head = b""
             offset += len(piece)
             remaining -= len(piece)
+        if head:
+            await self._write(head)
 
     async def _peek(self, size: int) -> bytes | None:
         sock = getattr(self.stream, "socket", None)
@@ -376,6 +386,23 @@ async def _acquire(lock: Any, exclusive: bool) -> HTTPError | None:
     except HTTPError as refusal:
         return refusal
     return None
+
+
+def _read_cached(file: Any, offset: int, size: int) -> bytes | None:
+    """What the page cache holds of `size` bytes of `file` at `offset`, read without ever
+    blocking on the disk (``RWF_NOWAIT``); None if nothing, or where that is not possible."""
+    if _NOWAIT is None:
+        return None
+    buffer = bytearray(size)
+    try:
+        count = os.preadv(file.fileno(), [buffer], offset, _NOWAIT)
+    except (AttributeError, OSError, ValueError):  # not cached (EAGAIN), or not a plain file
+        return None
+    return bytes(memoryview(buffer)[:count]) if count else None
+
+
+#: Linux's flag for a read that fails rather than waits for the disk.
+_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None) if hasattr(os, "preadv") else None
 
 
 def _read_region(file: Any, offset: int, size: int) -> bytes:

@@ -12,7 +12,8 @@ action         result to send back
                `Lifecycle.deadline` passed first
 `Write`        None, once every byte is written (a transport that gives up
                on a stalled client calls `Lifecycle.close` instead)
-`SendFile`     None, once `count` bytes of `file` from `offset` are written
+`SendFile`     None, once `before` (the response head) and then `count`
+               bytes of `file` from `offset` are written
 `ShutdownWrite` None; the write side is shut (TCP FIN, TLS close_notify)
 `Peek`         the first bytes the client sent (at most `size`), still
                unread; ``b""`` at EOF; None past the deadline
@@ -54,9 +55,16 @@ class Write:
 
 @dataclass(frozen=True, slots=True)
 class SendFile:
+    """Write `before`, then `count` bytes of `file` from `offset`.
+
+    The head travels with the file it announces, so that a transport can send
+    both in one go (one action, and one TCP segment for a small file).
+    """
+
     file: Any
     offset: int
     count: int
+    before: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)

@@ -372,11 +372,12 @@ class ConnectionDriver:
             elif type(body) is FileBody:
                 if connection.response_has_body and body.length:
                     prefix, suffix = connection.send_file_body(body.length)
-                    yield Write(start + prefix)
-                    yield SendFile(body.file, body.offset, body.length)
+                    yield SendFile(body.file, body.offset, body.length, start + prefix)
                     sent = body.length
                     start = suffix
-                yield Write(start + connection.end_response())
+                tail = start + connection.end_response()
+                if tail:  # nothing after a file sent with Content-Length: no empty write
+                    yield Write(tail)
             else:
                 sent = yield from self._stream(start, body, request)  # type: ignore[arg-type]
                 if sent < 0:

@@ -224,6 +224,7 @@ class MemoryConnection:
                 data = action.data
                 self._output += data if isinstance(data, bytes) else b"".join(data)
             elif kind is SendFile:
+                self._output += action.before
                 action.file.seek(action.offset)
                 self._output += action.file.read(action.count)
             elif kind is Acquire:

@@ -18,6 +18,13 @@ every transport; the threaded one sends a `FileBody` with `sendfile` on
 plain TCP. `CompressingHandler` (`_responses`) offers the same compression
 to handler bodies.
 
+What follows from a file's path alone (its type, its Cache-Control) is
+worked out once per path and remembered (`_facts`); the file and its
+variants are looked at on every request (an `lstat` per name, an `open` and
+an `fstat` of the one sent), so a file changed on disk is served changed at
+the next request, and nothing of its contents is kept but what
+`CompressionCache` holds, checked against the ETag.
+
 What must hold whatever the request says: nothing outside the root is read,
 listed or written. Requests are mapped from the percent-encoded path, one
 segment at a time, and every resolved path is checked against the root

@@ -9,6 +9,7 @@ precondition header fields in the order RFC 9110 section 13.2.2 gives, and
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
@@ -36,7 +37,7 @@ class Validators:
 
     @property
     def last_modified(self) -> str:
-        return formatdate(self.mtime, usegmt=True)
+        return _http_date(self.mtime)
 
 
 def evaluate(method: str, headers: Headers, current: Validators | None) -> int | None:
@@ -98,6 +99,12 @@ def _matches(field: str, etag: str, *, weak: bool) -> bool:
         elif tag == etag:
             return True
     return False
+
+
+@functools.lru_cache(maxsize=1024)
+def _http_date(seconds: int) -> str:
+    """`seconds` as an HTTP-date; remembered, as the same files are asked for again and again."""
+    return formatdate(seconds, usegmt=True)
 
 
 def _date(value: str | None) -> int | None:

@@ -27,6 +27,7 @@ from . import _listing
 from ._cache_policy import REVALIDATE, CachePolicy
 from ._compression import CODINGS, Coding, CompressedStream, CompressionCache, is_compressible
 from ._conditions import Validators, evaluate, if_range_allows, none_match
+from ._facts import PathFacts, PathFactsCache
 from ._negotiation import choose_coding, choose_media_type, names_media_type
 from ._page import error_page
 from ._paths import Target, is_inside, locate
@@ -54,7 +55,8 @@ class FileConfig:
 
     `root` is a real path (symlinks resolved); `prefix_names` are the decoded
     segments of the URL prefix; `umask` gives new files their permissions;
-    `compression_cache` holds this mount's files compressed on the fly.
+    `compression_cache` holds this mount's files compressed on the fly;
+    `path_facts` what each file's response says because of its path.
     """
 
     root: str
@@ -68,6 +70,7 @@ class FileConfig:
     precompressed: bool = True
     cache_control: CachePolicy = field(default_factory=CachePolicy)
     compression_cache: CompressionCache = field(default_factory=CompressionCache)
+    path_facts: PathFactsCache = field(default_factory=PathFactsCache)
 
 
 class FileHandler(HTTPHandler):
@@ -112,14 +115,16 @@ class FileHandler(HTTPHandler):
 
     def serve(self, target: Target) -> tuple[int, Any]:
         """The response for `target`: a directory, a file, or a 404."""
-        try:
-            status = os.stat(target.path)
-        except OSError as error:
-            raise _translate(error) from None
+        status = target.status
+        if status is None:
+            try:
+                status = os.stat(target.path)
+            except OSError as error:
+                raise _translate(error) from None
         if stat.S_ISDIR(status.st_mode):
             return self.serve_directory(target)
         if stat.S_ISREG(status.st_mode) and not target.slash:
-            return self.serve_file(target.path)
+            return self.serve_file(target.path, status)
         raise HTTPError(404)
 
     def serve_directory(self, target: Target) -> tuple[int, Any]:
@@ -163,14 +168,41 @@ class FileHandler(HTTPHandler):
             return 304, None
         return 200, page
 
-    def serve_file(self, path: str) -> tuple[int, Any]:
+    def serve_file(self, path: str, status: os.stat_result | None = None) -> tuple[int, Any]:
         """A regular file, whole, as one range or as several, in the best coding; honouring
-        preconditions."""
+        preconditions. `status` is what `os.stat(path)` gave, if the caller has it.
+
+        Only the file that is sent is opened: a precompressed variant, or the file itself.
+        """
+        if status is None:
+            try:
+                status = os.stat(path)
+            except OSError as error:
+                raise _translate(error) from None
+        facts = self._path_facts(path)
+        if facts.cache_control is not None:
+            self.response.headers["Cache-Control"] = facts.cache_control
+        coding, variant = self._negotiate(path, status, facts.compressible)
+        if variant is not None:
+            assert coding is not None
+            name = coding.name
+            try:
+                coded = _open(variant)
+            except HTTPError:  # the variant vanished since it was found: send the file
+                coding = None
+            else:
+                return _closing_unless_sent(coded, lambda: self._file_response(
+                    coded, os.fstat(coded.fileno()), facts.content_type, name))
         file = _open(path)
-        return _closing_unless_sent(file, lambda: self._negotiated_response(file, path))
+        return _closing_unless_sent(file, lambda: self._identity_response(
+            file, path, facts.content_type, coding))
 
     def content_type(self, path: str) -> str:
-        """The Content-Type for the file at `path`: `mediatypes`, the same on every system."""
+        """The Content-Type for the file at `path`: `mediatypes`, the same on every system.
+
+        This default is asked once per path and its answer remembered (see
+        `_facts`); an override is asked on every request.
+        """
         kind, encoding = mediatypes.guess_type(path)
         if encoding is not None:
             kind = _COMPRESSED_TYPES.get(encoding, "application/octet-stream")
@@ -197,42 +229,57 @@ class FileHandler(HTTPHandler):
         home = quote(os.fsencode(self.config.prefix))
         return error.status_code, error.reason, error_page(error.status_code, error.reason, home)
 
-    def _negotiated_response(self, file: IO[bytes], path: str) -> tuple[int, Any]:
-        """The file in the coding the client prefers, else as it is."""
-        status = os.fstat(file.fileno())
-        if not stat.S_ISREG(status.st_mode):
-            raise HTTPError(404)
-        content_type = self.content_type(path)
-        if self.config.cache_control.rules:
-            self._cache_control("/" + os.path.relpath(path, self.config.root).replace(os.sep, "/"))
-        offered = self._offered_codings(path, status, content_type)
+    def _negotiate(self, path: str, status: os.stat_result, compressible_type: bool
+                   ) -> tuple[Coding | None, str | None]:
+        """The coding the client prefers among those offered (None: the file as it is), and
+        its precompressed variant's path (None: none, compress on the fly)."""
+        offered = self._offered_codings(path, status, compressible_type)
         if not offered:
-            return self._file_response(file, status, content_type, None)
+            return None, None
         self.response.headers["Vary"] = "Accept-Encoding"
         chosen = choose_coding(self.request.headers.get("Accept-Encoding"), list(offered))
         if chosen is None:
-            return self._file_response(file, status, content_type, None)
-        coding, variant = offered[chosen]
-        if variant is not None:
-            try:
-                coded = _open(variant)
-            except HTTPError:  # the variant vanished since it was found: send the file
-                return self._file_response(file, status, content_type, None)
-            file.close()
-            return _closing_unless_sent(coded, lambda: self._file_response(
-                coded, os.fstat(coded.fileno()), content_type, coding.name))
-        if self.request.headers.get("Range") is not None:  # ranges apply to the file itself
-            return self._file_response(file, status, content_type, None)
+            return None, None
+        return offered[chosen]
+
+    def _identity_response(self, file: IO[bytes], path: str, content_type: str,
+                           coding: Coding | None) -> tuple[int, Any]:
+        """The open file as it is, or compressed on the fly with `coding`."""
+        status = os.fstat(file.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise HTTPError(404)
+        if coding is None or self.request.headers.get("Range") is not None:
+            return self._file_response(file, status, content_type, None)  # ranges: the file
         return self._compressed_response(file, path, status, content_type, coding)
 
-    def _offered_codings(self, path: str, status: os.stat_result, content_type: str
+    def _path_facts(self, path: str) -> PathFacts:
+        """What the response for the file at the real `path` says because of its path.
+
+        Remembered per path unless a subclass answers `content_type` itself:
+        an override may depend on the request, or set headers as it answers.
+        """
+        cache = self.config.path_facts
+        remembered = type(self).content_type is FileHandler.content_type
+        facts = cache.get(path) if remembered else None
+        if facts is None:
+            content_type = self.content_type(path)
+            rules = self.config.cache_control
+            cache_control = rules.value_for(
+                "/" + os.path.relpath(path, self.config.root).replace(os.sep, "/")
+            ) if rules.rules else None
+            facts = PathFacts(content_type, cache_control, is_compressible(content_type))
+            if remembered:
+                cache.put(path, facts)
+        return facts
+
+    def _offered_codings(self, path: str, status: os.stat_result, compressible_type: bool
                          ) -> dict[str, tuple[Coding, str | None]]:
         """The codings this file can be sent in, best first, each with its variant's path
         (None: compressed on the fly)."""
         config = self.config
         offered: dict[str, tuple[Coding, str | None]] = {}
         compressible = (config.compress and status.st_size >= self.compress_min_bytes
-                        and is_compressible(content_type))
+                        and compressible_type)
         for coding in CODINGS:
             if config.precompressed:
                 variant = path + coding.suffix

@@ -10,6 +10,7 @@ refused: negotiation only ever falls back to the plain response.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 #: Old names some clients still send for the codings the server knows.
@@ -25,6 +26,12 @@ def choose_coding(field: str | None, offered: Sequence[str]) -> str | None:
     """
     if not field or not offered:
         return None
+    return _choose_coding(field, tuple(offered))
+
+
+@functools.lru_cache(maxsize=256)
+def _choose_coding(field: str, offered: tuple[str, ...]) -> str | None:
+    """`choose_coding`, remembered: clients send a few distinct fields, over and over."""
     weights: dict[str, float] = {}
     for name, weight in _items(field):
         name = _CODING_ALIASES.get(name, name)
