@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from webpy.app import files
-from webpy.app.files._negotiation import choose_coding, choose_media_type
+from webpy.app.files._negotiation import choose_coding, choose_media_type, coding_preference
 from webpy.app.json import JSONHandler
 from webpy.transports.memory import Client
 
@@ -76,6 +76,20 @@ def assets(site: Path) -> Path:
 ])
 def test_accept_encoding_weights_pick_the_coding(field: str | None, chosen: str | None) -> None:
     assert choose_coding(field, ["br", "gzip"]) == chosen
+
+
+@pytest.mark.parametrize("field", [
+    None, "", "identity", "gzip", "x-gzip", "br", "gzip, deflate, br", "gzip, br;q=0.5",
+    "br;q=0, gzip", "*", "*;q=0", "gzip;q=0, *", "br;q=0, *;q=0.1", "br;q=0.5, gzip;q=0.5",
+    "gzip;q=nonsense, br;q=1.5", "zstd, gzip;q=0.2",
+])
+@pytest.mark.parametrize("available", [("br", "gzip"), ("br",), ("gzip",), ()])
+def test_first_available_coding_in_preference_order_is_the_one_chosen(
+        field: str | None, available: tuple[str, ...]) -> None:
+    """The server may stop looking for variants at the first one it has in this order."""
+    preferred = [coding for coding in coding_preference(field, ("br", "gzip"))
+                 if coding in available]
+    assert (preferred[0] if preferred else None) == choose_coding(field, list(available))
 
 
 @pytest.mark.parametrize(("field", "chosen"), [
@@ -162,6 +176,39 @@ def test_variant_that_is_a_symlink_out_of_the_root_is_not_sent(
     (assets / "app.css.gz").symlink_to(outside)
     response = client().get("/css/app.css", {"Accept-Encoding": "gzip"})
     assert (response.body, response.headers.get("Content-Encoding")) == (CSS, None)
+
+
+def test_variant_that_is_a_symlink_inside_the_root_is_sent(assets: Path,
+                                                          client: ClientFactory) -> None:
+    os.rename(assets / "app.css.gz", assets / "app.gz")
+    (assets / "app.css.gz").symlink_to("app.gz")
+    response = client().get("/css/app.css", {"Accept-Encoding": "gzip"})
+    assert (response.body, response.headers["Content-Encoding"]) == (CSS_GZ, "gzip")
+
+
+def test_stale_preferred_variant_gives_way_to_the_next_the_client_takes(
+        assets: Path, client: ClientFactory) -> None:
+    status = os.stat(assets / "app.css")
+    os.utime(assets / "app.css.br", ns=(status.st_atime_ns, status.st_mtime_ns - 10**9))
+    response = client().get("/css/app.css", {"Accept-Encoding": "br, gzip"})
+    assert (response.body, response.headers["Content-Encoding"]) == (CSS_GZ, "gzip")
+
+
+def test_client_taking_no_variant_there_is_gets_the_file_and_is_told_it_varies(
+        assets: Path, client: ClientFactory) -> None:
+    (assets / "app.css.br").unlink()
+    response = client().get("/css/app.css", {"Accept-Encoding": "br"})
+    assert (response.body, response.headers.get("Content-Encoding")) == (CSS, None)
+    assert response.headers["Vary"] == "Accept-Encoding"
+
+
+def test_only_stale_variants_mean_no_vary(assets: Path, client: ClientFactory) -> None:
+    status = os.stat(assets / "app.css")
+    for name in ("app.css.br", "app.css.gz"):
+        os.utime(assets / name, ns=(status.st_atime_ns, status.st_mtime_ns - 10**9))
+    for field in ("br", "gzip", "compress", ""):
+        response = client().get("/css/app.css", {"Accept-Encoding": field})
+        assert (response.body, response.headers.get("Vary")) == (CSS, None), field
 
 
 def test_variants_are_ignored_with_precompressed_false(assets: Path,

@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import brotli
 import httpx
 import pytest
 
@@ -24,6 +25,7 @@ TIMEOUT = 30.0
 OLD_CSS = b"body { color: red; }\n" * 100
 NEW_CSS = b"body { color: green; }\n" * 120
 GZIP = {"Accept-Encoding": "gzip"}
+BROTLI = {"Accept-Encoding": "br"}
 
 
 @pytest.fixture
@@ -97,3 +99,27 @@ def test_deleted_file_is_404_at_the_next_request(styles: Path, http: httpx.Clien
     os.unlink(styles / "style.css")
     assert http.get("/style.css", headers=GZIP).status_code == 404
     assert http.get("/style.css").status_code == 404
+
+
+def test_variant_created_after_a_request_is_sent_at_the_next(styles: Path,
+                                                            http: httpx.Client) -> None:
+    first = http.get("/style.css", headers=BROTLI)
+    assert ("Content-Encoding" not in first.headers, first.content) == (True, OLD_CSS)
+    (styles / "style.css.br").write_bytes(brotli.compress(OLD_CSS))
+    second = http.get("/style.css", headers=BROTLI)
+    assert (second.headers["Content-Encoding"], second.content) == ("br", OLD_CSS)
+    assert second.headers["ETag"] != first.headers["ETag"]
+
+
+def test_removed_variant_falls_back_to_the_next_then_to_the_file(styles: Path,
+                                                                 http: httpx.Client) -> None:
+    (styles / "style.css.br").write_bytes(brotli.compress(OLD_CSS))
+    both = {"Accept-Encoding": "br, gzip"}
+    assert http.get("/style.css", headers=both).headers["Content-Encoding"] == "br"
+    os.unlink(styles / "style.css.br")
+    second = http.get("/style.css", headers=both)
+    assert (second.headers["Content-Encoding"], second.content) == ("gzip", OLD_CSS)
+    os.unlink(styles / "style.css.gz")
+    third = http.get("/style.css", headers=both)
+    assert ("Content-Encoding" not in third.headers, third.content) == (True, OLD_CSS)
+    assert "Vary" not in third.headers

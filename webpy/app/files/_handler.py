@@ -25,10 +25,17 @@ from ..handler import HTTPHandler
 from ..response import FileBody, StreamBody
 from . import _listing
 from ._cache_policy import REVALIDATE, CachePolicy
-from ._compression import CODINGS, Coding, CompressedStream, CompressionCache, is_compressible
+from ._compression import (
+    CODINGS,
+    CODINGS_BY_NAME,
+    Coding,
+    CompressedStream,
+    CompressionCache,
+    is_compressible,
+)
 from ._conditions import Validators, evaluate, if_range_allows, none_match
 from ._facts import PathFacts, PathFactsCache
-from ._negotiation import choose_coding, choose_media_type, names_media_type
+from ._negotiation import choose_media_type, coding_preference, names_media_type
 from ._page import error_page
 from ._paths import Target, is_inside, locate
 from ._ranges import UNSATISFIABLE, RangeParts, content_range, parse_ranges
@@ -173,6 +180,8 @@ class FileHandler(HTTPHandler):
         preconditions. `status` is what `os.stat(path)` gave, if the caller has it.
 
         Only the file that is sent is opened: a precompressed variant, or the file itself.
+        Variants are looked for in the client's order of preference, and the search
+        stops at the first one there is.
         """
         if status is None:
             try:
@@ -185,14 +194,10 @@ class FileHandler(HTTPHandler):
         coding, variant = self._negotiate(path, status, facts.compressible)
         if variant is not None:
             assert coding is not None
+            coded, coded_status = variant
             name = coding.name
-            try:
-                coded = _open(variant)
-            except HTTPError:  # the variant vanished since it was found: send the file
-                coding = None
-            else:
-                return _closing_unless_sent(coded, lambda: self._file_response(
-                    coded, os.fstat(coded.fileno()), facts.content_type, name))
+            return _closing_unless_sent(coded, lambda: self._file_response(
+                coded, coded_status, facts.content_type, name))
         file = _open(path)
         return _closing_unless_sent(file, lambda: self._identity_response(
             file, path, facts.content_type, coding))
@@ -230,17 +235,31 @@ class FileHandler(HTTPHandler):
         return error.status_code, error.reason, error_page(error.status_code, error.reason, home)
 
     def _negotiate(self, path: str, status: os.stat_result, compressible_type: bool
-                   ) -> tuple[Coding | None, str | None]:
+                   ) -> tuple[Coding | None, tuple[IO[bytes], os.stat_result] | None]:
         """The coding the client prefers among those offered (None: the file as it is), and
-        its precompressed variant's path (None: none, compress on the fly)."""
-        offered = self._offered_codings(path, status, compressible_type)
-        if not offered:
-            return None, None
-        self.response.headers["Vary"] = "Accept-Encoding"
-        chosen = choose_coding(self.request.headers.get("Accept-Encoding"), list(offered))
-        if chosen is None:
-            return None, None
-        return offered[chosen]
+        its precompressed variant, open, with its status (None: compress on the fly).
+
+        The response says ``Vary: Accept-Encoding`` whenever the file is offered in
+        any coding, whether or not this client takes one.
+        """
+        config = self.config
+        compressible = (config.compress and status.st_size >= self.compress_min_bytes
+                        and compressible_type)
+        accepted = coding_preference(self.request.headers.get("Accept-Encoding"), _CODING_NAMES)
+        for name in accepted:
+            coding = CODINGS_BY_NAME[name]
+            variant = (self._open_variant(path + coding.suffix, status)
+                       if config.precompressed else None)
+            if variant is not None or (compressible and coding.available):
+                self.response.headers["Vary"] = "Accept-Encoding"
+                return coding, variant
+        for coding in CODINGS:  # none the client takes: is there any, for Vary?
+            if coding.name not in accepted and (
+                    (compressible and coding.available) or (
+                    config.precompressed and self._has_variant(path + coding.suffix, status))):
+                self.response.headers["Vary"] = "Accept-Encoding"
+                break
+        return None, None
 
     def _identity_response(self, file: IO[bytes], path: str, content_type: str,
                            coding: Coding | None) -> tuple[int, Any]:
@@ -272,34 +291,60 @@ class FileHandler(HTTPHandler):
                 cache.put(path, facts)
         return facts
 
-    def _offered_codings(self, path: str, status: os.stat_result, compressible_type: bool
-                         ) -> dict[str, tuple[Coding, str | None]]:
-        """The codings this file can be sent in, best first, each with its variant's path
-        (None: compressed on the fly)."""
+    def _open_variant(self, variant: str, status: os.stat_result
+                      ) -> tuple[IO[bytes], os.stat_result] | None:
+        """The precompressed `variant` of the file whose status is `status`, open, and its
+        own status; None unless it is a regular file inside the root, no older than the file.
+
+        Most files have no variant: `os.access` says so without raising an error
+        that would have to be caught. The freshness check uses the status of the
+        file that is then sent, so a variant replaced meanwhile is judged as sent.
+        """
+        if not os.access(variant, os.F_OK):
+            return None
+        try:
+            descriptor = os.open(variant, _OPEN_FLAGS)
+        except OSError as error:
+            if error.errno != errno.ELOOP:  # vanished meanwhile, or unreadable
+                return None
+            real = self._real_variant(variant)  # a symlink: it must lead inside the root
+            if real is None:
+                return None
+            try:
+                descriptor = os.open(real, _OPEN_FLAGS)
+            except OSError:
+                return None
+        try:
+            found = os.fstat(descriptor)
+        except OSError:
+            os.close(descriptor)
+            raise
+        if stat.S_ISREG(found.st_mode) and found.st_mtime_ns >= status.st_mtime_ns:
+            return open(descriptor, "rb", buffering=0), found
+        os.close(descriptor)
+        return None
+
+    def _has_variant(self, variant: str, status: os.stat_result) -> bool:
+        """Whether `_open_variant` would find `variant`, without opening it."""
+        if not os.access(variant, os.F_OK):
+            return False
+        try:
+            found = os.lstat(variant)
+            if stat.S_ISLNK(found.st_mode):
+                real = self._real_variant(variant)
+                if real is None:
+                    return False
+                found = os.stat(real)
+        except OSError:
+            return False
+        # `path` is real, so a plain file beside it is inside the root too.
+        return stat.S_ISREG(found.st_mode) and found.st_mtime_ns >= status.st_mtime_ns
+
+    def _real_variant(self, variant: str) -> str | None:
+        """Where the symlink `variant` leads, if that is inside the root; else None."""
         config = self.config
-        offered: dict[str, tuple[Coding, str | None]] = {}
-        compressible = (config.compress and status.st_size >= self.compress_min_bytes
-                        and compressible_type)
-        for coding in CODINGS:
-            if config.precompressed:
-                variant = path + coding.suffix
-                found: os.stat_result | None
-                try:
-                    found = os.lstat(variant)  # most files have none: one failed lstat
-                    if stat.S_ISLNK(found.st_mode):  # a symlink must lead inside the root
-                        variant = os.path.realpath(variant)
-                        found = os.stat(variant) if is_inside(variant, config.root,
-                                                              config.hidden) else None
-                except OSError:
-                    found = None
-                # `path` is real, so a plain file beside it is inside the root too.
-                if (found is not None and stat.S_ISREG(found.st_mode)
-                        and found.st_mtime_ns >= status.st_mtime_ns):
-                    offered[coding.name] = (coding, variant)
-                    continue
-            if compressible and coding.available:
-                offered[coding.name] = (coding, None)
-        return offered
+        real = os.path.realpath(variant)
+        return real if is_inside(real, config.root, config.hidden) else None
 
     def _compressed_response(self, file: IO[bytes], path: str, status: os.stat_result,
                              content_type: str, coding: Coding) -> tuple[int, Any]:
@@ -479,6 +524,8 @@ def _translate(error: OSError, *, conflict: bool = False) -> Exception:
     return error
 
 
+#: The codings in the server's order of preference, as `coding_preference` takes them.
+_CODING_NAMES = tuple(coding.name for coding in CODINGS)
 #: What a listing can be sent as, the first when the client does not say.
 _LISTING_TYPES = ("text/html", "application/json")
 

@@ -32,10 +32,7 @@ def choose_coding(field: str | None, offered: Sequence[str]) -> str | None:
 @functools.lru_cache(maxsize=256)
 def _choose_coding(field: str, offered: tuple[str, ...]) -> str | None:
     """`choose_coding`, remembered: clients send a few distinct fields, over and over."""
-    weights: dict[str, float] = {}
-    for name, weight in _items(field):
-        name = _CODING_ALIASES.get(name, name)
-        weights[name] = max(weight, weights.get(name, 0.0))
+    weights = _coding_weights(field)
     default = weights.get("*", 0.0)
     best, best_weight = None, 0.0
     for coding in offered:
@@ -43,6 +40,39 @@ def _choose_coding(field: str, offered: tuple[str, ...]) -> str | None:
         if weight > best_weight:
             best, best_weight = coding, weight
     return best
+
+
+def coding_preference(field: str | None, offered: tuple[str, ...]) -> tuple[str, ...]:
+    """The codings of `offered` the client accepts, the one it prefers most first.
+
+    The first of them that the server can actually send is what
+    `choose_coding` would choose among those it can send: weights decide,
+    `offered`'s order breaks ties. So a server can look for one variant
+    after another and stop at the first it has, instead of looking for all.
+    Empty for no field or an empty one.
+    """
+    if not field or not offered:
+        return ()
+    return _coding_preference(field, offered)
+
+
+@functools.lru_cache(maxsize=256)
+def _coding_preference(field: str, offered: tuple[str, ...]) -> tuple[str, ...]:
+    """`coding_preference`, remembered like `_choose_coding`."""
+    weights = _coding_weights(field)
+    default = weights.get("*", 0.0)
+    ranked = sorted(((-weights.get(coding, default), index, coding)
+                     for index, coding in enumerate(offered)))
+    return tuple(coding for weight, _, coding in ranked if weight < 0)
+
+
+def _coding_weights(field: str) -> dict[str, float]:
+    """Each coding `field` names (aliases resolved) with its highest weight."""
+    weights: dict[str, float] = {}
+    for name, weight in _items(field):
+        name = _CODING_ALIASES.get(name, name)
+        weights[name] = max(weight, weights.get(name, 0.0))
+    return weights
 
 
 def choose_media_type(field: str | None, offered: Sequence[str]) -> str | None:
