@@ -16,7 +16,8 @@ from webpy.app.headers import Headers, MultiDict
 
 NAMES = st.sampled_from(["Host", "host", "HOST", "Accept", "accept", "ETag", "Vary", "x"])
 VALUES = st.sampled_from(["a", "b", "", "1, 2"])
-EDITS = st.lists(st.tuples(st.sampled_from(["set", "add", "pop", "del", "default"]),
+EDITS = st.lists(st.tuples(st.sampled_from(["set", "add", "pop", "del", "default", "update",
+                                            "update-pairs"]),
                            NAMES, VALUES), max_size=12)
 
 
@@ -37,6 +38,16 @@ def _apply(mapping: MultiDict, model: list[tuple[str, str]], fold: type[str] | N
     if kind == "pop":
         assert mapping.pop_all(name) == [v for item, v in model if same(item)]
         return [item for item in model if not same(item[0])]
+    if kind == "update":  # from the same class: every value of each name is kept
+        other = [(name, value), ("x", value), (name, value + "2")]
+        mapping.update(type(mapping)(other))
+        renamed = {item for item, _ in other}
+        return [item for item in model if not any(
+            (item[0].lower() == other.lower() if fold else item[0] == other)
+            for other in renamed)] + other
+    if kind == "update-pairs":
+        mapping.update([(name, value)])
+        return [item for item in model if not same(item[0])] + [(name, value)]
     if kind == "default":
         mapping.setdefault(name, value)
         return model if present else [*model, (name, value)]
@@ -67,6 +78,9 @@ def test_header_lookups_agree_with_the_items_after_any_edits(
             with pytest.raises(KeyError):
                 headers[name]
     assert len(headers) == len({item.lower() for item, _ in model})
+    present = {item.lower() for item, _ in model}
+    for names in ({"host"}, {"etag", "missing"}, {"missing"}, set()):
+        assert headers.has_any(frozenset(names)) == bool(present & names)
     assert [name.lower() for name in headers] == list(dict.fromkeys(
         item.lower() for item, _ in model))
 

@@ -273,6 +273,18 @@ def test_file_handler_can_be_subclassed(site: Path) -> None:
         assert response.headers["Cache-Control"] == "max-age=60"
 
 
+def test_content_type_hook_answering_per_request_is_obeyed_on_every_request(
+        site: Path) -> None:
+    class ByQuery(files.FileHandler):
+        def content_type(self, path: str) -> str:
+            return "text/markdown" if self.request.query.get("as") == "md" else "text/plain"
+
+    served = Client(files.routes(site, "/", handler=ByQuery))
+    for query, kind in (("", "text/plain"), ("?as=md", "text/markdown"), ("", "text/plain")):
+        response = served.get("/hello.txt" + query)
+        assert (response.status, response.headers["Content-Type"]) == (200, kind)
+
+
 def test_routes_refuses_a_root_that_is_not_a_directory(site: Path) -> None:
     with pytest.raises(NotADirectoryError):
         files.routes(site / "hello.txt")

@@ -20,11 +20,16 @@ class MultiDict:
     __slots__ = ("_items", "_keys")
 
     def __init__(self, items: Iterable[tuple[str, str]] | Mapping[str, str] = ()) -> None:
+        self._items: list[tuple[str, str]]
+        self._keys: list[str]
+        if not items:  # every response starts empty: no need to look at the argument
+            self._items, self._keys = [], []
+            return
         if isinstance(items, Mapping):
             items = items.items()
-        self._items: list[tuple[str, str]] = list(items)
+        self._items = list(items)
         fold = self._key
-        self._keys: list[str] = [fold(name) for name, _ in self._items]
+        self._keys = [fold(name) for name, _ in self._items]
 
     #: How names are compared: as they are here; `Headers` ignores case.
     _key: Callable[[str], str] = staticmethod(str.__str__)
@@ -106,11 +111,34 @@ class MultiDict:
             return value
         return existing
 
-    def update(self, other: Iterable[tuple[str, str]] | Mapping[str, str]) -> None:
-        """Set each name in `other`, replacing the values it had here."""
-        pairs = other.items() if isinstance(other, Mapping) else other
+    def update(self, other: MultiDict | Iterable[tuple[str, str]] | Mapping[str, str]) -> None:
+        """Set each name in `other`, replacing the values it had here.
+
+        From another object of the same class (names folded alike), every value
+        of each of its names is kept, and the fields are appended in one step:
+        a server that sends the same fields again and again keeps them ready
+        in a `Headers` of their own.
+        """
+        if type(other) is type(self):
+            assert isinstance(other, MultiDict)
+            keys = other._keys
+            if self._keys:
+                for key in set(keys).intersection(self._keys):
+                    self._remove(key)
+            self._items += other._items
+            self._keys += keys
+            return
+        pairs = other.items() if isinstance(other, Mapping | MultiDict) else other
         for name, value in pairs:
             self[name] = value
+
+    def has_any(self, names: frozenset[str]) -> bool:
+        """Whether any of `names`, given folded (lowercase for `Headers`), is here.
+
+        One check for several fields that are usually all absent, such as the
+        preconditions and Range a file server must look for.
+        """
+        return not names.isdisjoint(self._keys)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, MultiDict):

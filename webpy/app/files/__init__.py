@@ -19,10 +19,13 @@ plain TCP. `CompressingHandler` (`_responses`) offers the same compression
 to handler bodies.
 
 What follows from a file's path alone (its type, its Cache-Control) is
-worked out once per path and remembered (`_facts`); the file and its
-variants are looked at on every request (an `lstat` per name, an `open` and
-an `fstat` of the one sent), so a file changed on disk is served changed at
-the next request, and nothing of its contents is kept but what
+worked out once per path and remembered (`_facts`), and so are the fields
+that follow from one version of a file (ETag, Last-Modified...), used only
+while the file sent is that version. The file and its variants are looked at
+on every request (an `lstat` per name, a look for each variant in the
+client's order of preference up to the first there is, an `open` and an
+`fstat` of the one sent), so a file changed on disk is served changed at the
+next request, and nothing of its contents is kept but what
 `CompressionCache` holds, checked against the ETag.
 
 What must hold whatever the request says: nothing outside the root is read,

@@ -22,6 +22,7 @@ from urllib.parse import quote
 from .. import mediatypes
 from ..errors import HTTPError
 from ..handler import HTTPHandler
+from ..headers import Headers
 from ..response import FileBody, StreamBody
 from . import _listing
 from ._cache_policy import REVALIDATE, CachePolicy
@@ -34,7 +35,7 @@ from ._compression import (
     is_compressible,
 )
 from ._conditions import Validators, evaluate, if_range_allows, none_match
-from ._facts import PathFacts, PathFactsCache
+from ._facts import BoundedCache, FileFields, PathFacts
 from ._negotiation import choose_media_type, coding_preference, names_media_type
 from ._page import error_page
 from ._paths import Target, is_inside, locate
@@ -63,7 +64,8 @@ class FileConfig:
     `root` is a real path (symlinks resolved); `prefix_names` are the decoded
     segments of the URL prefix; `umask` gives new files their permissions;
     `compression_cache` holds this mount's files compressed on the fly;
-    `path_facts` what each file's response says because of its path.
+    `path_facts` what each file's response says because of its path, and
+    `file_fields` the fields of the versions of files last sent, by path and coding.
     """
 
     root: str
@@ -77,7 +79,9 @@ class FileConfig:
     precompressed: bool = True
     cache_control: CachePolicy = field(default_factory=CachePolicy)
     compression_cache: CompressionCache = field(default_factory=CompressionCache)
-    path_facts: PathFactsCache = field(default_factory=PathFactsCache)
+    path_facts: BoundedCache[str, PathFacts] = field(default_factory=BoundedCache)
+    file_fields: BoundedCache[tuple[str, str | None], FileFields] = field(
+        default_factory=BoundedCache)
 
 
 class FileHandler(HTTPHandler):
@@ -197,7 +201,7 @@ class FileHandler(HTTPHandler):
             coded, coded_status = variant
             name = coding.name
             return _closing_unless_sent(coded, lambda: self._file_response(
-                coded, coded_status, facts.content_type, name))
+                coded, path, coded_status, facts.content_type, name))
         file = _open(path)
         return _closing_unless_sent(file, lambda: self._identity_response(
             file, path, facts.content_type, coding))
@@ -268,7 +272,7 @@ class FileHandler(HTTPHandler):
         if not stat.S_ISREG(status.st_mode):
             raise HTTPError(404)
         if coding is None or self.request.headers.get("Range") is not None:
-            return self._file_response(file, status, content_type, None)  # ranges: the file
+            return self._file_response(file, path, status, content_type, None)  # ranges: the file
         return self._compressed_response(file, path, status, content_type, coding)
 
     def _path_facts(self, path: str) -> PathFacts:
@@ -290,6 +294,28 @@ class FileHandler(HTTPHandler):
             if remembered:
                 cache.put(path, facts)
         return facts
+
+    def _file_fields(self, path: str, status: os.stat_result, content_type: str,
+                     coding: str | None) -> FileFields:
+        """The validators and 200 fields of the file `status` describes: remembered per
+        `path` and `coding`, and made again whenever the version or type differs."""
+        cache = self.config.file_fields
+        key = (path, coding)
+        version = (status.st_ino, status.st_size, status.st_mtime_ns)
+        prepared = cache.get(key)
+        if (prepared is None or prepared.version != version
+                or prepared.content_type != content_type):
+            validators = Validators.of(status)
+            fields = Headers()
+            fields["ETag"] = validators.etag
+            fields["Last-Modified"] = validators.last_modified
+            fields["Content-Type"] = content_type
+            if coding is not None:
+                fields["Content-Encoding"] = coding
+            fields["Accept-Ranges"] = "bytes"
+            prepared = FileFields(version, content_type, validators, fields)
+            cache.put(key, prepared)
+        return prepared
 
     def _open_variant(self, variant: str, status: os.stat_result
                       ) -> tuple[IO[bytes], os.stat_result] | None:
@@ -388,12 +414,21 @@ class FileHandler(HTTPHandler):
         if value is not None:
             self.response.headers["Cache-Control"] = value
 
-    def _file_response(self, file: IO[bytes], status: os.stat_result, content_type: str,
-                       coding: str | None) -> tuple[int, Any]:
-        """`file` whole or in ranges, after the preconditions; `coding` if it is a variant."""
+    def _file_response(self, file: IO[bytes], path: str, status: os.stat_result,
+                       content_type: str, coding: str | None) -> tuple[int, Any]:
+        """`file` whole or in ranges, after the preconditions; `coding` if it is a variant
+        of the file at `path`.
+
+        Most requests carry no precondition and no Range: they get the whole
+        file with the fields kept ready for this version of it.
+        """
         size = status.st_size
-        current = Validators.of(status)
+        prepared = self._file_fields(path, status, content_type, coding)
         request, headers = self.request, self.response.headers
+        if not request.headers.has_any(_PRECONDITION_AND_RANGE_FIELDS):
+            headers.update(prepared.fields)
+            return 200, FileBody(file, 0, size)
+        current = prepared.validators
         if self._not_modified(current):
             return 304, None
         headers["Content-Type"] = content_type
@@ -524,6 +559,10 @@ def _translate(error: OSError, *, conflict: bool = False) -> Exception:
     return error
 
 
+#: Request fields (folded) that take a file request off the common path: preconditions
+#: and Range (If-Range only counts with a Range).
+_PRECONDITION_AND_RANGE_FIELDS = frozenset({
+    "if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "range"})
 #: The codings in the server's order of preference, as `coding_preference` takes them.
 _CODING_NAMES = tuple(coding.name for coding in CODINGS)
 #: What a listing can be sent as, the first when the client does not say.
