@@ -31,8 +31,6 @@ from urllib.parse import unquote
 
 from ..errors import HTTPError
 
-_FORBIDDEN_CHARACTERS = ("/", "\\", "\x00")
-
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -77,7 +75,7 @@ def locate(raw_path: str, prefix_names: tuple[str, ...], root: str, hidden: bool
 
 def is_plain_name(name: str, hidden: bool) -> bool:
     """Whether `name` can only mean one entry of the directory it is looked up in."""
-    if name in ("", ".", "..") or any(c in name for c in _FORBIDDEN_CHARACTERS):
+    if name in ("", ".", "..") or "/" in name or "\\" in name or "\x00" in name:
         return False
     return hidden or not name.startswith(".")
 
