@@ -179,7 +179,8 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
                        help="worker processes on the port (on Linux, each with its own "
                             "SO_REUSEPORT socket), threaded transport only; "
                             "each has its own copy of the application's module state. "
-                            "SIGHUP replaces them one at a time, losing no request "
+                            "SIGHUP replaces them one at a time with the code now on "
+                            "disk, losing no request "
                             "(default: 1)")
     group.add_argument("--max-requests", type=_integer_in(0, 2**31 - 1, "a count"), default=0,
                        metavar="N",
@@ -420,6 +421,47 @@ def _load_served(options: argparse.Namespace) -> Served:
     return served
 
 
+def _application_directory(options: argparse.Namespace) -> str:
+    """Where the application's own files are: its file's directory, or the current one."""
+    spec = options.app or options.wsgi or options.asgi
+    module = spec.partition(":")[0] if spec else ""
+    return (os.path.dirname(os.path.abspath(module)) if module.endswith(".py") or "/" in module
+            else os.getcwd())
+
+
+def _reload_served(options: argparse.Namespace, served: Served) -> Served | None:
+    """SIGHUP with --processes: the application as its files are now, for the new workers.
+
+    The workers are forked from this process, so without this they would run
+    the code it imported at start. Its own modules (loaded from under its
+    directory; not webpy, not installed packages) are forgotten and imported
+    again. If that fails (a syntax error, an exception at import), the error
+    is logged, the old modules are put back and None says not to restart:
+    the workers go on serving the version they have. A directory is served
+    as it is.
+    """
+    if not (options.app or options.wsgi):
+        return served
+    root = os.path.join(_application_directory(options), "")
+    webpy_package = os.path.join(os.path.dirname(os.path.abspath(__file__)), "")
+    forgotten = {name: module for name, module in list(sys.modules.items())
+                 if (path := getattr(module, "__file__", None)) and path.startswith(root)
+                 and not path.startswith(webpy_package)
+                 and "site-packages" not in path and "dist-packages" not in path}
+    for name in forgotten:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+    try:
+        return _load_served(options)
+    except Exception as error:
+        sys.modules.update(forgotten)
+        logging.getLogger("webpy").error(
+            "restart not done: %s; the workers go on serving the application they have",
+            error if isinstance(error, UsageError) else f"importing the application failed: "
+            f"{type(error).__name__}: {error}")
+        return None
+
+
 def _check_interop_options(options: argparse.Namespace) -> None:
     """--wsgi and --asgi serve one application, as --app does; --asgi needs trio."""
     given = [flag for flag in ("app", "wsgi", "asgi") if getattr(options, flag)]
@@ -445,10 +487,10 @@ def _load_gateway_app(options: argparse.Namespace) -> Served:
         path = os.path.abspath(module_part)
         if not os.path.isfile(path):
             raise UsageError(f"{flag} {spec}: no such file: {module_part}")
-        sys.path.insert(0, os.path.dirname(path))
+        _importable_from(os.path.dirname(path))
         module_part = os.path.basename(path).removesuffix(".py")
     else:
-        sys.path.insert(0, os.getcwd())
+        _importable_from(os.getcwd())
     application: Any = _import(module_part, spec)
     for name in (attribute or default).split("."):
         try:
@@ -517,10 +559,10 @@ def _load_app(spec: str) -> Served:
             raise UsageError(f"--app {spec}: no such file: {module_part}")
         directory, filename = os.path.split(path)
         module_name = filename.removesuffix(".py")
-        sys.path.insert(0, directory)
+        _importable_from(directory)
     else:
         module_name = module_part
-        sys.path.insert(0, os.getcwd())
+        _importable_from(os.getcwd())
     module = _import(module_name, spec)
     routes = module
     for name in attribute.split("."):
@@ -537,6 +579,12 @@ def _load_app(spec: str) -> Served:
         raise UsageError(f"--app {spec}: {module_name}.error_routes is {_kind(error_routes)}, "
                          f"not a dict {{status regex: error handler class}}")
     return Served(routes, error_routes, spec)
+
+
+def _importable_from(directory: str) -> None:
+    """Put `directory` first on the import path (once: SIGHUP imports again)."""
+    if sys.path[:1] != [directory]:
+        sys.path.insert(0, directory)
 
 
 def _import(module_name: str, spec: str) -> Any:
@@ -708,7 +756,10 @@ def _serve_threaded(options: argparse.Namespace, served: Served,
         print(f"Serving {served.description} on {server.url} (Ctrl-C to stop)", flush=True)
         signum = signals.wait()
         while signum == signal.SIGHUP:
-            server.restart_workers()
+            fresh = _reload_served(options, served)
+            if fresh is not None:
+                server.restart_workers(fresh.routes, fresh.error_routes)
+                served = fresh
             signum = signals.wait()
         print(_stopping_line(signum, options.grace_period), flush=True)
         server.stop(options.grace_period)
@@ -730,10 +781,7 @@ def _serve_reloading(argv: Sequence[str], options: argparse.Namespace) -> int:
                     else listeners.tcp(options.bind, options.port))
     except OSError as error:
         raise _listen_error(options, error) from None
-    spec = options.app or options.wsgi or options.asgi
-    module = spec.partition(":")[0] if spec else ""
-    root = (os.path.dirname(os.path.abspath(module)) if module.endswith(".py") or "/" in module
-            else os.getcwd())
+    root = _application_directory(options)
     reloader = reload.Reloader(argv, listener)
     signals = _StopSignals()
     stop = threading.Event()

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..app import ErrorRoutes, ReadWriteLock, Routes
+from ..app.application import Application
 from ..app.locks import LockTable
 from ..protocol import Limits
 from . import listeners, signals
@@ -74,7 +75,7 @@ class HTTPServer:
                                     timeouts=timeouts, locks=locks,
                                     forwarded_allow=forwarded_allow,
                                     forwarded_header=forwarded_header, options=options)
-        self.app, self.limits, self.timeouts = self.site.app, self.site.limits, self.site.timeouts
+        self.limits, self.timeouts = self.site.limits, self.site.timeouts
         #: The `FileLocks` made at start for `processes > 1`, closed at stop.
         self._own_locks: Any = None
         self._locks_given = locks is not None
@@ -99,7 +100,7 @@ class HTTPServer:
         name = self.socket.getsockname()
         self._address: tuple[str, int] = name[:2] if isinstance(name, tuple) else (name, 0)
         #: The listeners whose connections start with a PROXY header, by descriptor.
-        self._proxied = _proxied_listeners(self.sockets, proxy_protocol)
+        self._proxied = listeners.proxied(self.sockets, proxy_protocol)
         self._loop: EpollLoop | None = None
         self._stopped = threading.Event()
         self._lifecycle_lock = threading.Lock()
@@ -162,14 +163,19 @@ class HTTPServer:
         self._children = None
         self._lifecycle_lock = threading.Lock()  # the parent held it across fork()
 
-    def restart_workers(self) -> None:
+    def restart_workers(self, routes: Routes | None = None,
+                        error_routes: ErrorRoutes | None = None) -> None:
         """Replace the worker processes one at a time, losing no request; returns at once.
 
         Each new worker accepts before the one it replaces stops accepting and
-        finishes its requests. Without worker processes there is nothing to do.
+        finishes its requests; with `routes`, the new workers (and any forked
+        later) serve those: a new version of the application. Without worker
+        processes there is nothing to do.
         """
         children = self._children
         if children is not None:
+            if routes is not None:
+                self.site.app = Application(routes, error_routes)
             children.restart()
 
     def signal_workers(self, signum: int) -> None:
@@ -232,16 +238,6 @@ class HTTPServer:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
         self.stop()
-
-
-def _proxied_listeners(sockets: list[socket.socket],
-                       proxy_protocol: bool | Collection[socket.socket]) -> frozenset[int]:
-    if isinstance(proxy_protocol, bool):
-        return frozenset(sock.fileno() for sock in sockets) if proxy_protocol else frozenset()
-    chosen = frozenset(sock.fileno() for sock in proxy_protocol)
-    if not chosen <= {sock.fileno() for sock in sockets}:
-        raise ValueError("proxy_protocol names a socket the server does not listen on")
-    return chosen
 
 
 def serve(address: tuple[str, int], routes: Routes, **options: Any) -> None:
