@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _configure_logging(options)
         served = _load_served(options)
         ssl_context = _ssl_context(options)
-        if options.transport == "trio":
+        if options.transport == "trio" and options.processes < 2:
             return _serve_trio(options, served, ssl_context)
         return _serve_threaded(options, served, ssl_context)
     except UsageError as error:
@@ -177,7 +177,7 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("-w", "--processes", "--workers", dest="processes", metavar="N",
                        type=_integer_in(1, 1024, "a process count"), default=1,
                        help="worker processes on the port (on Linux, each with its own "
-                            "SO_REUSEPORT socket), threaded transport only; "
+                            "SO_REUSEPORT socket), each serving with --transport; "
                             "each has its own copy of the application's module state. "
                             "SIGHUP replaces them one at a time with the code now on "
                             "disk, losing no request "
@@ -346,8 +346,6 @@ def _check_options(options: argparse.Namespace) -> None:
         raise UsageError(f"{culprit} has no meaning with --app, which serves its routes only")
     if options.key and not options.cert:
         raise UsageError("--key needs --cert (the certificate chain to go with the key)")
-    if options.processes > 1 and options.transport == "trio":
-        raise UsageError("--processes needs the threaded transport")
     if (options.max_requests or options.max_requests_jitter) and options.processes < 2:
         raise UsageError("--max-requests needs --processes 2 or more (a worker is replaced "
                          "by a new one while the others serve)")
@@ -472,7 +470,8 @@ def _check_interop_options(options: argparse.Namespace) -> None:
         raise UsageError(f"{culprit} has no meaning with --{given[0]}")
     if options.asgi:
         if options.processes > 1:
-            raise UsageError("--processes needs the threaded transport; --asgi runs on trio")
+            raise UsageError("--processes does not serve --asgi: an ASGI application's "
+                             "lifespan runs in one process")
         options.transport = "trio"
 
 
@@ -735,6 +734,8 @@ def _serve_threaded(options: argparse.Namespace, served: Served,
                     ssl_context: ssl.SSLContext | None) -> int:
     from .transports.threaded import HTTPServer
 
+    if options.transport == "trio":  # worker processes serving with trio
+        _require_trio()
     deployment = _deployment(options)
     address = None if "sockets" in deployment else (options.bind, options.port)
     try:
@@ -744,7 +745,7 @@ def _serve_threaded(options: argparse.Namespace, served: Served,
                             max_connections=options.max_connections,
                             max_requests=options.max_requests,
                             max_requests_jitter=options.max_requests_jitter,
-                            grace_period=options.grace_period,
+                            grace_period=options.grace_period, transport=options.transport,
                             **_timeouts(options), **deployment)
     except OSError as error:
         raise _listen_error(options, error) from None
@@ -804,13 +805,18 @@ def _serve_reloading(argv: Sequence[str], options: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_trio(options: argparse.Namespace, served: Served,
-                ssl_context: ssl.SSLContext | None) -> int:
+def _require_trio() -> Any:
     try:
         import trio
     except ImportError:
         raise UsageError(f"--transport trio needs trio, which is not installed: "
                          f"{TRIO_INSTALL}") from None
+    return trio
+
+
+def _serve_trio(options: argparse.Namespace, served: Served,
+                ssl_context: ssl.SSLContext | None) -> int:
+    trio = _require_trio()
     from .transports import trio as trio_transport
     from .transports.trio_run import serve_until_signalled
 

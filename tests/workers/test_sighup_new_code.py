@@ -44,10 +44,10 @@ def versions_served(workers: Workers, requests: int = 20) -> dict[int, str]:
 
 
 def test_sighup_serves_the_code_now_on_disk_and_keeps_serving_if_it_does_not_load(
-        tmp_path: Path) -> None:
+        tmp_path: Path, transport: str) -> None:
     (tmp_path / "app.py").write_text(APP)
     (tmp_path / "version.py").write_text('VERSION = "first"\n')
-    workers = Workers(tmp_path / "record", "--processes", "2", "--threads", "2",
+    workers = Workers(tmp_path / "record", transport, "--processes", "2", "--threads", "2",
                       app=f"{tmp_path / 'app.py'}:routes")
     try:
         assert set(versions_served(workers).values()) == {"first"}

@@ -152,7 +152,8 @@ class Site:
     def stop(self, *, handing_over: bool = False) -> None:
         """A graceful stop begins: responses close their connections, and response
         bodies that can end early (an event stream's `on_server_stop`) end now."""
-        self.stopping, self.handing_over = True, handing_over
+        self.stopping = True
+        self.handing_over = self.handing_over or handing_over  # until the next start
         with self._streams_lock:
             endings = list(self._open_streams)
         for end in endings:
