@@ -34,6 +34,7 @@ import signal
 import socket
 import ssl
 import sys
+import sysconfig
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -431,9 +432,10 @@ def _reload_served(options: argparse.Namespace, served: Served) -> Served | None
     """SIGHUP with --processes: the application as its files are now, for the new workers.
 
     The workers are forked from this process, so without this they would run
-    the code it imported at start. Its own modules (loaded from under its
-    directory; not webpy, not installed packages) are forgotten and imported
-    again. If that fails (a syntax error, an exception at import), the error
+    the code it imported at start. Its own modules (Python files loaded from
+    under its directory; not webpy, the standard library or installed
+    packages, nor compiled extensions, which cannot be loaded twice) are
+    forgotten and imported again. If that fails (a syntax error, an exception at import), the error
     is logged, the old modules are put back and None says not to restart:
     the workers go on serving the version they have. A directory is served
     as it is.
@@ -441,10 +443,12 @@ def _reload_served(options: argparse.Namespace, served: Served) -> Served | None
     if not (options.app or options.wsgi):
         return served
     root = os.path.join(_application_directory(options), "")
-    webpy_package = os.path.join(os.path.dirname(os.path.abspath(__file__)), "")
+    kept = tuple(os.path.join(path, "") for path in (
+        os.path.dirname(os.path.abspath(__file__)),  # webpy
+        *(sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib"))))
     forgotten = {name: module for name, module in list(sys.modules.items())
-                 if (path := getattr(module, "__file__", None)) and path.startswith(root)
-                 and not path.startswith(webpy_package)
+                 if (path := getattr(module, "__file__", None)) and path.endswith(".py")
+                 and path.startswith(root) and not path.startswith(kept)
                  and "site-packages" not in path and "dist-packages" not in path}
     for name in forgotten:
         del sys.modules[name]
