@@ -34,6 +34,7 @@ import signal
 import socket
 import ssl
 import sys
+import sysconfig
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -76,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _configure_logging(options)
         served = _load_served(options)
         ssl_context = _ssl_context(options)
-        if options.transport == "trio":
+        if options.transport == "trio" and options.processes < 2:
             return _serve_trio(options, served, ssl_context)
         return _serve_threaded(options, served, ssl_context)
     except UsageError as error:
@@ -177,9 +178,10 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("-w", "--processes", "--workers", dest="processes", metavar="N",
                        type=_integer_in(1, 1024, "a process count"), default=1,
                        help="worker processes on the port (on Linux, each with its own "
-                            "SO_REUSEPORT socket), threaded transport only; "
+                            "SO_REUSEPORT socket), each serving with --transport; "
                             "each has its own copy of the application's module state. "
-                            "SIGHUP replaces them one at a time, losing no request "
+                            "SIGHUP replaces them one at a time with the code now on "
+                            "disk, losing no request "
                             "(default: 1)")
     group.add_argument("--max-requests", type=_integer_in(0, 2**31 - 1, "a count"), default=0,
                        metavar="N",
@@ -345,8 +347,6 @@ def _check_options(options: argparse.Namespace) -> None:
         raise UsageError(f"{culprit} has no meaning with --app, which serves its routes only")
     if options.key and not options.cert:
         raise UsageError("--key needs --cert (the certificate chain to go with the key)")
-    if options.processes > 1 and options.transport == "trio":
-        raise UsageError("--processes needs the threaded transport")
     if (options.max_requests or options.max_requests_jitter) and options.processes < 2:
         raise UsageError("--max-requests needs --processes 2 or more (a worker is replaced "
                          "by a new one while the others serve)")
@@ -420,6 +420,50 @@ def _load_served(options: argparse.Namespace) -> Served:
     return served
 
 
+def _application_directory(options: argparse.Namespace) -> str:
+    """Where the application's own files are: its file's directory, or the current one."""
+    spec = options.app or options.wsgi or options.asgi
+    module = spec.partition(":")[0] if spec else ""
+    return (os.path.dirname(os.path.abspath(module)) if module.endswith(".py") or "/" in module
+            else os.getcwd())
+
+
+def _reload_served(options: argparse.Namespace, served: Served) -> Served | None:
+    """SIGHUP with --processes: the application as its files are now, for the new workers.
+
+    The workers are forked from this process, so without this they would run
+    the code it imported at start. Its own modules (Python files loaded from
+    under its directory; not webpy, the standard library or installed
+    packages, nor compiled extensions, which cannot be loaded twice) are
+    forgotten and imported again. If that fails (a syntax error, an exception at import), the error
+    is logged, the old modules are put back and None says not to restart:
+    the workers go on serving the version they have. A directory is served
+    as it is.
+    """
+    if not (options.app or options.wsgi):
+        return served
+    root = os.path.join(_application_directory(options), "")
+    kept = tuple(os.path.join(path, "") for path in (
+        os.path.dirname(os.path.abspath(__file__)),  # webpy
+        *(sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib"))))
+    forgotten = {name: module for name, module in list(sys.modules.items())
+                 if (path := getattr(module, "__file__", None)) and path.endswith(".py")
+                 and path.startswith(root) and not path.startswith(kept)
+                 and "site-packages" not in path and "dist-packages" not in path}
+    for name in forgotten:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+    try:
+        return _load_served(options)
+    except Exception as error:
+        sys.modules.update(forgotten)
+        logging.getLogger("webpy").error(
+            "restart not done: %s; the workers go on serving the application they have",
+            error if isinstance(error, UsageError) else f"importing the application failed: "
+            f"{type(error).__name__}: {error}")
+        return None
+
+
 def _check_interop_options(options: argparse.Namespace) -> None:
     """--wsgi and --asgi serve one application, as --app does; --asgi needs trio."""
     given = [flag for flag in ("app", "wsgi", "asgi") if getattr(options, flag)]
@@ -430,7 +474,8 @@ def _check_interop_options(options: argparse.Namespace) -> None:
         raise UsageError(f"{culprit} has no meaning with --{given[0]}")
     if options.asgi:
         if options.processes > 1:
-            raise UsageError("--processes needs the threaded transport; --asgi runs on trio")
+            raise UsageError("--processes does not serve --asgi: an ASGI application's "
+                             "lifespan runs in one process")
         options.transport = "trio"
 
 
@@ -445,10 +490,10 @@ def _load_gateway_app(options: argparse.Namespace) -> Served:
         path = os.path.abspath(module_part)
         if not os.path.isfile(path):
             raise UsageError(f"{flag} {spec}: no such file: {module_part}")
-        sys.path.insert(0, os.path.dirname(path))
+        _importable_from(os.path.dirname(path))
         module_part = os.path.basename(path).removesuffix(".py")
     else:
-        sys.path.insert(0, os.getcwd())
+        _importable_from(os.getcwd())
     application: Any = _import(module_part, spec)
     for name in (attribute or default).split("."):
         try:
@@ -517,10 +562,10 @@ def _load_app(spec: str) -> Served:
             raise UsageError(f"--app {spec}: no such file: {module_part}")
         directory, filename = os.path.split(path)
         module_name = filename.removesuffix(".py")
-        sys.path.insert(0, directory)
+        _importable_from(directory)
     else:
         module_name = module_part
-        sys.path.insert(0, os.getcwd())
+        _importable_from(os.getcwd())
     module = _import(module_name, spec)
     routes = module
     for name in attribute.split("."):
@@ -537,6 +582,12 @@ def _load_app(spec: str) -> Served:
         raise UsageError(f"--app {spec}: {module_name}.error_routes is {_kind(error_routes)}, "
                          f"not a dict {{status regex: error handler class}}")
     return Served(routes, error_routes, spec)
+
+
+def _importable_from(directory: str) -> None:
+    """Put `directory` first on the import path (once: SIGHUP imports again)."""
+    if sys.path[:1] != [directory]:
+        sys.path.insert(0, directory)
 
 
 def _import(module_name: str, spec: str) -> Any:
@@ -687,6 +738,8 @@ def _serve_threaded(options: argparse.Namespace, served: Served,
                     ssl_context: ssl.SSLContext | None) -> int:
     from .transports.threaded import HTTPServer
 
+    if options.transport == "trio":  # worker processes serving with trio
+        _require_trio()
     deployment = _deployment(options)
     address = None if "sockets" in deployment else (options.bind, options.port)
     try:
@@ -696,7 +749,7 @@ def _serve_threaded(options: argparse.Namespace, served: Served,
                             max_connections=options.max_connections,
                             max_requests=options.max_requests,
                             max_requests_jitter=options.max_requests_jitter,
-                            grace_period=options.grace_period,
+                            grace_period=options.grace_period, transport=options.transport,
                             **_timeouts(options), **deployment)
     except OSError as error:
         raise _listen_error(options, error) from None
@@ -708,7 +761,10 @@ def _serve_threaded(options: argparse.Namespace, served: Served,
         print(f"Serving {served.description} on {server.url} (Ctrl-C to stop)", flush=True)
         signum = signals.wait()
         while signum == signal.SIGHUP:
-            server.restart_workers()
+            fresh = _reload_served(options, served)
+            if fresh is not None:
+                server.restart_workers(fresh.routes, fresh.error_routes)
+                served = fresh
             signum = signals.wait()
         print(_stopping_line(signum, options.grace_period), flush=True)
         server.stop(options.grace_period)
@@ -730,10 +786,7 @@ def _serve_reloading(argv: Sequence[str], options: argparse.Namespace) -> int:
                     else listeners.tcp(options.bind, options.port))
     except OSError as error:
         raise _listen_error(options, error) from None
-    spec = options.app or options.wsgi or options.asgi
-    module = spec.partition(":")[0] if spec else ""
-    root = (os.path.dirname(os.path.abspath(module)) if module.endswith(".py") or "/" in module
-            else os.getcwd())
+    root = _application_directory(options)
     reloader = reload.Reloader(argv, listener)
     signals = _StopSignals()
     stop = threading.Event()
@@ -756,13 +809,18 @@ def _serve_reloading(argv: Sequence[str], options: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_trio(options: argparse.Namespace, served: Served,
-                ssl_context: ssl.SSLContext | None) -> int:
+def _require_trio() -> Any:
     try:
         import trio
     except ImportError:
         raise UsageError(f"--transport trio needs trio, which is not installed: "
                          f"{TRIO_INSTALL}") from None
+    return trio
+
+
+def _serve_trio(options: argparse.Namespace, served: Served,
+                ssl_context: ssl.SSLContext | None) -> int:
+    trio = _require_trio()
     from .transports import trio as trio_transport
     from .transports.trio_run import serve_until_signalled
 

@@ -133,11 +133,6 @@ def test_upload_with_an_app_is_refused(tmp_path: Path) -> None:
                           "--upload", "--app")
 
 
-def test_processes_with_trio_are_refused() -> None:
-    assert_one_line_error(run_cli("--transport", "trio", "--processes", "2"),
-                          "--processes needs the threaded transport")
-
-
 def test_trio_not_installed_says_how_to_install_it() -> None:
     # The same command line, in an interpreter where `import trio` fails.
     code = ("import runpy, sys\n"

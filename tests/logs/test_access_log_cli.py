@@ -35,7 +35,7 @@ def records(path: Path) -> list[dict[str, object]]:
 
 def test_sigusr1_reopens_the_access_log_in_every_worker(tmp_path: Path) -> None:
     log = tmp_path / "access.log"
-    workers = Workers(tmp_path / "record", "--processes", "2", "--access-log", str(log),
+    workers = Workers(tmp_path / "record", "threaded", "--processes", "2", "--access-log", str(log),
                       "--access-log-format", "json")
     try:
         for number in range(10):
@@ -57,7 +57,7 @@ def test_sigusr1_reopens_the_access_log_in_every_worker(tmp_path: Path) -> None:
 
 
 def test_access_log_to_stdout_in_a_template(tmp_path: Path) -> None:
-    workers = Workers(tmp_path / "record", "--access-log", "-", "--access-log-format",
+    workers = Workers(tmp_path / "record", "threaded", "--access-log", "-", "--access-log-format",
                       "{status} {method} {target} {upstream}")
     try:
         get(workers, "one")
@@ -80,7 +80,7 @@ def test_an_unknown_access_log_field_is_a_usage_error() -> None:
 
 def test_sigusr1_reopens_the_access_log_on_trio(tmp_path: Path) -> None:
     log = tmp_path / "access.log"
-    workers = Workers(tmp_path / "record", "--transport", "trio", "--access-log", str(log),
+    workers = Workers(tmp_path / "record", "trio", "--access-log", str(log),
                       "--access-log-format", "json")
     try:
         get(workers, "before")

@@ -17,14 +17,14 @@ TIMEOUT = 20.0
 class Workers:
     """The command line serving the recording app; `log` collects its stderr lines."""
 
-    def __init__(self, record: Path, *arguments: str) -> None:
+    def __init__(self, record: Path, transport: str, *arguments: str, app: str = APP) -> None:
         self.record = record
         paths = [REPOSITORY, *filter(None, [os.environ.get("PYTHONPATH")])]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths),
                "WEBPY_TEST_RECORD": str(record)}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "webpy", "--app", APP, "-p", "0", "-b", "127.0.0.1",
-             "--log-level", "info", *arguments],
+            [sys.executable, "-m", "webpy", "--app", app, "-p", "0", "-b", "127.0.0.1",
+             "--log-level", "info", "--transport", transport, *arguments],
             cwd=REPOSITORY, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.log: list[str] = []
         self._changed = threading.Condition()

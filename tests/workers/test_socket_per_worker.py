@@ -55,8 +55,8 @@ def answering_worker(address: tuple[str, int], tag: str) -> int:
 
 
 def test_every_worker_listens_on_its_own_socket_and_gets_new_connections(
-        tmp_path: Path) -> None:
-    workers = Workers(tmp_path / "record", "--processes", "3", "--threads", "2")
+        tmp_path: Path, transport: str) -> None:
+    workers = Workers(tmp_path / "record", transport, "--processes", "3", "--threads", "2")
     try:
         assert listening_sockets(workers.address[1]) == 3
         # 60 new connections, hashed over 3 sockets: each worker answers some
@@ -69,8 +69,8 @@ def test_every_worker_listens_on_its_own_socket_and_gets_new_connections(
 
 
 def test_a_roll_serves_every_new_connection_queued_while_workers_change(
-        tmp_path: Path) -> None:
-    workers = Workers(tmp_path / "record", "--processes", "2", "--threads", "4")
+        tmp_path: Path, transport: str) -> None:
+    workers = Workers(tmp_path / "record", transport, "--processes", "2", "--threads", "4")
     try:
         load = Load(workers.address, fresh_connections=True)
         load.wait_for_answers(20)

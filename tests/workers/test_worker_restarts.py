@@ -38,8 +38,8 @@ def serving_pids(workers: Workers) -> set[int]:
 
 
 def test_sighup_replaces_every_worker_under_keepalive_load_losing_no_request(
-        tmp_path: Path) -> None:
-    workers = Workers(tmp_path / "record", "--processes", "2", "--threads", "4")
+        tmp_path: Path, transport: str) -> None:
+    workers = Workers(tmp_path / "record", transport, "--processes", "2", "--threads", "4")
     try:
         load = Load(workers.address)
         load.wait_for_answers(20)
@@ -61,8 +61,8 @@ def test_sighup_replaces_every_worker_under_keepalive_load_losing_no_request(
     assert len(workers.lines_with("replaces")) == 2
 
 
-def test_two_rolls_in_a_row_each_replace_every_worker(tmp_path: Path) -> None:
-    workers = Workers(tmp_path / "record", "--processes", "2", "--threads", "4")
+def test_two_rolls_in_a_row_each_replace_every_worker(tmp_path: Path, transport: str) -> None:
+    workers = Workers(tmp_path / "record", transport, "--processes", "2", "--threads", "4")
     try:
         load = Load(workers.address)
         load.wait_for_answers(5)
@@ -78,8 +78,9 @@ def test_two_rolls_in_a_row_each_replace_every_worker(tmp_path: Path) -> None:
     assert len(workers.lines_with("replaces")) == 4
 
 
-def test_max_requests_recycles_workers_under_load_losing_no_request(tmp_path: Path) -> None:
-    workers = Workers(tmp_path / "record", "--processes", "2", "--threads", "4",
+def test_max_requests_recycles_workers_under_load_losing_no_request(
+        tmp_path: Path, transport: str) -> None:
+    workers = Workers(tmp_path / "record", transport, "--processes", "2", "--threads", "4",
                       "--max-requests", "300", "--max-requests-jitter", "50")
     try:
         load = Load(workers.address)
@@ -100,8 +101,9 @@ def test_max_requests_recycles_workers_under_load_losing_no_request(tmp_path: Pa
     assert set(per_worker) & successors
 
 
-def test_sigterm_drains_every_worker_losing_no_request_it_handled(tmp_path: Path) -> None:
-    workers = Workers(tmp_path / "record", "--processes", "2", "--threads", "4")
+def test_sigterm_drains_every_worker_losing_no_request_it_handled(
+        tmp_path: Path, transport: str) -> None:
+    workers = Workers(tmp_path / "record", transport, "--processes", "2", "--threads", "4")
     load = Load(workers.address)
     try:
         load.wait_for_answers(20)
@@ -116,8 +118,8 @@ def test_sigterm_drains_every_worker_losing_no_request_it_handled(tmp_path: Path
     assert not set(tally.unanswered) & {tag for tag, _ in handled}
 
 
-def test_workers_that_die_are_replaced(tmp_path: Path) -> None:
-    workers = Workers(tmp_path / "record", "--processes", "2", "--threads", "4")
+def test_workers_that_die_are_replaced(tmp_path: Path, transport: str) -> None:
+    workers = Workers(tmp_path / "record", transport, "--processes", "2", "--threads", "4")
     try:
         load = Load(workers.address)
         load.wait_for_answers(5)

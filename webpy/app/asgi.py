@@ -184,7 +184,7 @@ class ASGIHandler(WebSocketHandler):
             "headers": [(name.lower().encode("latin-1"), value.encode("latin-1"))
                         for name, value in request.headers.items()],
             "client": request.client,
-            "server": None,
+            "server": request.server,
         }
         if self.lifespan is not None:
             scope["state"] = dict(self.lifespan.state)

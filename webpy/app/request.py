@@ -29,6 +29,8 @@ class Request:
     - `body`: the whole body (bytes, or what the handler's `decode` made of it);
       `None` when the handler streams it, which it then reads from `stream`
     - `client`: the peer's (host, port), when the transport knows it
+    - `server`: the (host, port) the client connected to (this server's
+      address, or the proxy's per its PROXY header), when known
     - `scheme`: ``"http"`` or ``"https"``
     - `user`: who the request authenticated as (a name), once an
       authentication handler's `prepare` has checked it, else None; the
@@ -47,6 +49,7 @@ class Request:
         "method",
         "query_string",
         "scheme",
+        "server",
         "stream",
         "target",
         "user",
@@ -61,12 +64,14 @@ class Request:
         http_version: str = "1.1",
         client: tuple[str, int] | None = None,
         scheme: str = "http",
+        server: tuple[str, int] | None = None,
     ) -> None:
         self.method = method
         self.target = target
         self.http_version = http_version
         self.client = client
         self.scheme = scheme
+        self.server = server
         self.user: str | None = None
         self.body: Any = b""
         self.stream: BodyStream | None = None

@@ -207,6 +207,9 @@ class WSGIHandler(HTTPHandler):
         name, port = host, ""
         if host.rfind(":") > host.rfind("]"):  # a port, not a colon of an IPv6 address
             name, _, port = host.rpartition(":")
+        server = request.server
+        if not name and server is not None:  # no Host (HTTP/1.0): the address connected to
+            name, port = server[0], str(server[1])
         environ["SERVER_NAME"] = name or "localhost"
         environ["SERVER_PORT"] = port or _DEFAULT_PORTS.get(request.scheme, "80")
         if request.client is not None:

@@ -111,6 +111,12 @@ class ProxyHeader:
             return peer
         return self.source if isinstance(self.source, tuple) else None
 
+    def server(self, own: tuple[str, int] | None) -> tuple[str, int] | None:
+        """The address the client connected to: as `client`, for the destination."""
+        if self.source is None:
+            return own
+        return self.destination if isinstance(self.destination, tuple) else None
+
 
 def parse_proxy_header(data: bytes, max_header_bytes: int = MAX_HEADER_BYTES,
                        ) -> ProxyHeader | Wait:

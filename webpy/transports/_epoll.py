@@ -206,7 +206,7 @@ class EpollLoop:
         client = (address[0], address[1]) if isinstance(address, tuple) else None
         lifecycle = Lifecycle(self.site, client, time.monotonic, tls=self.ssl_context is not None,
                               refuse=len(self._connections) >= self.max_connections,
-                              proxy=proxied)
+                              proxy=proxied, server=io.local_address(sock))
         connection = _Connection(sock, lifecycle)
         connection.claim.acquire()
         self._connections[connection.fd] = connection

@@ -49,6 +49,15 @@ def consume(sock: socket.socket, count: int) -> None:
         count -= len(data)
 
 
+def local_address(sock: socket.socket) -> tuple[str, int] | None:
+    """The (host, port) a TCP connection was made to; None for a unix socket."""
+    try:
+        name = sock.getsockname()
+    except OSError:
+        return None
+    return (name[0], name[1]) if isinstance(name, tuple) else None
+
+
 def has_pending(sock: socket.socket) -> bool:
     """TLS may hold decrypted bytes that epoll cannot see."""
     return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0

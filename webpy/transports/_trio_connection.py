@@ -58,7 +58,7 @@ class TrioConnection:
         self.stream = stream
         self.lifecycle = Lifecycle(server.site, client, trio.current_time,
                                    tls=server.ssl_context is not None, refuse=refuse,
-                                   proxy=proxied)
+                                   proxy=proxied, server=_local_address(stream))
         #: An async response body being sent, to close if the connection ends first.
         self.async_body: Any = None
 
@@ -369,6 +369,16 @@ class ReadWriteLock:
     def release(self, exclusive: bool) -> None:
         if self._state.release(exclusive):
             self._waiters.unpark_all()
+
+
+def _local_address(stream: trio.abc.Stream) -> tuple[str, int] | None:
+    """The (host, port) the client connected to; None for a unix socket or a memory stream."""
+    sock = getattr(stream, "socket", None)
+    try:
+        name = sock.getsockname() if sock is not None else None
+    except OSError:
+        return None
+    return (name[0], name[1]) if isinstance(name, tuple) else None
 
 
 async def _acquire(lock: Any, exclusive: bool) -> HTTPError | None:

@@ -152,7 +152,8 @@ class Site:
     def stop(self, *, handing_over: bool = False) -> None:
         """A graceful stop begins: responses close their connections, and response
         bodies that can end early (an event stream's `on_server_stop`) end now."""
-        self.stopping, self.handing_over = True, handing_over
+        self.stopping = True
+        self.handing_over = self.handing_over or handing_over  # until the next start
         with self._streams_lock:
             endings = list(self._open_streams)
         for end in endings:
@@ -213,10 +214,10 @@ class Site:
 class ConnectionDriver:
     """The request cycle of one connection; see the module docstring."""
 
-    __slots__ = ("client", "connection", "peer", "scheme", "site", "started")
+    __slots__ = ("client", "connection", "peer", "scheme", "server", "site", "started")
 
     def __init__(self, site: Site, client: tuple[str, int] | None = None,
-                 scheme: str = "http") -> None:
+                 scheme: str = "http", server: tuple[str, int] | None = None) -> None:
         self.site = site
         self.connection = ServerConnection(site.limits, server_header=site.server_header)
         self.client = client
@@ -226,6 +227,8 @@ class ConnectionDriver:
         #: When the current request's head was parsed (`time.perf_counter`), for the log.
         self.started = 0.0
         self.scheme = scheme
+        #: The address the client connected to (`Request.server`).
+        self.server = server
 
     def run(self) -> Generator[Action, Any, None]:
         """Serve requests until the connection should close."""
@@ -272,6 +275,7 @@ class ConnectionDriver:
             http_version=head.http_version.decode("ascii"),
             client=client,
             scheme=scheme,
+            server=self.server,
         )
         begun = site.app.begin(request)
         if type(begun) is Response:

@@ -103,10 +103,11 @@ class Lifecycle:
                  "deadline", "driver")
 
     def __init__(self, site: Site, client: tuple[str, int] | None, clock: Callable[[], float],
-                 *, tls: bool = False, refuse: bool = False, proxy: bool = False) -> None:
+                 *, tls: bool = False, refuse: bool = False, proxy: bool = False,
+                 server: tuple[str, int] | None = None) -> None:
         self._site = site
         self._clock = clock
-        self.driver = ConnectionDriver(site, client, "https" if tls else "http")
+        self.driver = ConnectionDriver(site, client, "https" if tls else "http", server)
         self._steps = self._run(tls, refuse, proxy)
         #: The action being performed, and when waiting for it must end (the clock's time).
         self.action: Action | None = None
@@ -262,6 +263,7 @@ class Lifecycle:
             yield Consume(header.length - len(received))
             driver = self.driver
             driver.client = header.client(driver.client)
+            driver.server = header.server(driver.server)
             if header.ssl is not None and header.ssl.tls:
                 driver.scheme = "https"  # TLS ended at the proxy
             return True

@@ -25,7 +25,7 @@ import os
 import socket
 import stat
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Collection, MutableMapping
 
 #: The first file descriptor systemd passes (SD_LISTEN_FDS_START).
 SYSTEMD_FIRST_FD = 3
@@ -142,6 +142,18 @@ def systemd(environ: MutableMapping[str, str] | None = None, *,
         raise ValueError(f"LISTEN_FDS is not a number: {count!r}")
     return [inherited(fd, backlog=backlog)
             for fd in range(SYSTEMD_FIRST_FD, SYSTEMD_FIRST_FD + int(count))]
+
+
+def proxied(sockets: list[socket.socket],
+            proxy_protocol: bool | Collection[socket.socket]) -> frozenset[int]:
+    """The descriptors of the `sockets` whose connections start with a PROXY header:
+    all or none of them (`proxy_protocol` True or False), or the ones it names."""
+    if isinstance(proxy_protocol, bool):
+        return frozenset(sock.fileno() for sock in sockets) if proxy_protocol else frozenset()
+    chosen = frozenset(sock.fileno() for sock in proxy_protocol)
+    if not chosen <= {sock.fileno() for sock in sockets}:
+        raise ValueError("proxy_protocol names a socket the server does not listen on")
+    return chosen
 
 
 def _remove_stale_socket(path: str) -> None:

@@ -181,6 +181,11 @@ class WorkerProcesses:
             return sorted(pid for pid, worker in self._workers.items()
                           if worker.state == SERVING)
 
+    def signal(self, signum: int) -> None:
+        """Send `signum` to every worker process alive."""
+        for pid in self.pids:
+            _signal(pid, signum)
+
     def start(self) -> None:
         for number in range(self._count):
             self._spawn(number, None)

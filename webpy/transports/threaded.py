@@ -8,16 +8,16 @@ connection, is below both (`lifecycle.py`).
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
 import threading
 from collections.abc import Collection, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ..app import ErrorRoutes, ReadWriteLock, Routes
+from ..app.application import Application
 from ..app.locks import LockTable
 from ..protocol import Limits
 from . import listeners, signals
@@ -25,6 +25,9 @@ from ._epoll import EpollLoop
 from .driver import Site
 from .processes import WorkerOptions
 from .settings import Timeouts, default_max_connections
+
+if TYPE_CHECKING:
+    from .trio_worker import TrioWorker
 
 
 class HTTPServer:
@@ -40,7 +43,9 @@ class HTTPServer:
     cost. Past `max_connections` (default: what the file limit allows) a
     client gets 503; so does a request that waits for a thread longer than
     `Timeouts.queue_timeout` or behind `queue_size` others. `processes > 1`
-    forks that many worker processes sharing the listening socket, ordered
+    forks that many worker processes (on Linux each with its own SO_REUSEPORT
+    socket of the port; `listeners.tcp_group`), serving with the epoll loop,
+    or with trio given ``transport="trio"`` (`trio_worker.py`), ordered
     together on a lock file (`FileLocks`) unless `locks` gives another lock
     backend (such as `PostgresLocks`, for several servers); `restart_workers()`
     (SIGHUP on the command line) replaces them one at a time, and so does a
@@ -67,14 +72,17 @@ class HTTPServer:
                  forwarded_header: str = "x-forwarded",
                  sockets: Sequence[socket.socket] = (), max_requests: int = 0,
                  max_requests_jitter: int = 0, grace_period: float = 5.0,
-                 **options: Any) -> None:
+                 transport: str = "threaded", **options: Any) -> None:
         if threads < 1 or processes < 1:
             raise ValueError("threads and processes must be at least 1")
+        if transport not in ("threaded", "trio") or (transport == "trio" and processes < 2):
+            raise ValueError("transport is 'threaded', or 'trio' with processes > 1")
+        self.transport = transport
         self.site = Site.configured(routes, error_routes, ReadWriteLock, limits=limits,
                                     timeouts=timeouts, locks=locks,
                                     forwarded_allow=forwarded_allow,
                                     forwarded_header=forwarded_header, options=options)
-        self.app, self.limits, self.timeouts = self.site.app, self.site.limits, self.site.timeouts
+        self.limits, self.timeouts = self.site.limits, self.site.timeouts
         #: The `FileLocks` made at start for `processes > 1`, closed at stop.
         self._own_locks: Any = None
         self._locks_given = locks is not None
@@ -99,8 +107,8 @@ class HTTPServer:
         name = self.socket.getsockname()
         self._address: tuple[str, int] = name[:2] if isinstance(name, tuple) else (name, 0)
         #: The listeners whose connections start with a PROXY header, by descriptor.
-        self._proxied = _proxied_listeners(self.sockets, proxy_protocol)
-        self._loop: EpollLoop | None = None
+        self._proxied = listeners.proxied(self.sockets, proxy_protocol)
+        self._loop: EpollLoop | TrioWorker | None = None
         self._stopped = threading.Event()
         self._lifecycle_lock = threading.Lock()
         self._running = False
@@ -129,7 +137,7 @@ class HTTPServer:
                 raise RuntimeError("server already started")
             signals.register(self)  # Ctrl-C and SIGTERM stop it, see signals.py
             self._stopped.clear()
-            self.site.stopping = False
+            self.site.stopping = self.site.handing_over = False
             if self.processes > 1:
                 from ..app.locks_files import FileLocks
                 from .processes import WorkerProcesses
@@ -139,6 +147,10 @@ class HTTPServer:
 
                 self._children = WorkerProcesses(self, self.processes, self.worker_options)
                 self._children.start()
+            elif self.transport == "trio":  # a worker process (see become_worker)
+                from .trio_worker import TrioWorker
+
+                self._loop = TrioWorker.serving(self)
             else:
                 self._loop = EpollLoop(
                     self.site, self.sockets, threads=self.threads, queue_size=self.queue_size,
@@ -152,35 +164,33 @@ class HTTPServer:
         With a socket per worker, the worker accepts on its own only.
         """
         if self._socket_per_worker:
-            own = self.sockets[number]
-            for sock in self.sockets:
-                if sock is not own:
-                    sock.close()
-            self.sockets = [own]
+            for sock in self.sockets[:number] + self.sockets[number + 1:]:
+                sock.close()
+            self.sockets = self.sockets[number:number + 1]
         self.processes = 1
         self._running = False
         self._children = None
         self._lifecycle_lock = threading.Lock()  # the parent held it across fork()
 
-    def restart_workers(self) -> None:
+    def restart_workers(self, routes: Routes | None = None,
+                        error_routes: ErrorRoutes | None = None) -> None:
         """Replace the worker processes one at a time, losing no request; returns at once.
 
         Each new worker accepts before the one it replaces stops accepting and
-        finishes its requests. Without worker processes there is nothing to do.
+        finishes its requests; with `routes`, the new workers (and any forked
+        later) serve those: a new version of the application. Without worker
+        processes there is nothing to do.
         """
         children = self._children
         if children is not None:
+            if routes is not None:
+                self.site.app = Application(routes, error_routes)
             children.restart()
 
     def signal_workers(self, signum: int) -> None:
         """Send `signum` to every worker process (SIGUSR1: reopen their log files)."""
-        children = self._children
-        if children is not None:
-            for pid in children.pids:
-                try:
-                    os.kill(pid, signum)
-                except ProcessLookupError:
-                    pass  # exited meanwhile
+        if self._children is not None:
+            self._children.signal(signum)
 
     def serve_forever(self) -> None:
         """Serve until `stop()` is called (from another thread or a signal)."""
@@ -232,16 +242,6 @@ class HTTPServer:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
         self.stop()
-
-
-def _proxied_listeners(sockets: list[socket.socket],
-                       proxy_protocol: bool | Collection[socket.socket]) -> frozenset[int]:
-    if isinstance(proxy_protocol, bool):
-        return frozenset(sock.fileno() for sock in sockets) if proxy_protocol else frozenset()
-    chosen = frozenset(sock.fileno() for sock in proxy_protocol)
-    if not chosen <= {sock.fileno() for sock in sockets}:
-        raise ValueError("proxy_protocol names a socket the server does not listen on")
-    return chosen
 
 
 def serve(address: tuple[str, int], routes: Routes, **options: Any) -> None:

@@ -109,7 +109,7 @@ class Server:
     async def serve(self, listeners: Sequence[trio.abc.Listener[trio.abc.Stream]],
                     started: Callable[[], object]) -> None:
         """`serve_listeners`, calling `started()` once accepting."""
-        self.site.stopping = False
+        self.site.stopping = self.site.handing_over = False
         self._stopped = trio.Event()
         async with trio.open_nursery() as outer:
             connections: trio.Nursery = await outer.start(self._host_connections)
