@@ -541,6 +541,7 @@ def write_markdown(meta: dict[str, Any], results: Results, path: Path = BENCHMAR
     lines += [
         f"Generated {meta['finished']} by `{meta['command']}` ({minutes:.1f} minutes).",
         "",
+        *(f"> Merged: {line}\n" for line in meta.get("merged", [])),
         "Reproduce: `python bench/run.py --setup` (installs wrk, nginx, curl, valgrind and the "
         "Python packages), then `python bench/run.py` (full run) or `python bench/run.py --quick`. "
         "`--only SCENARIO[,..]` and `--servers NAME[,..]` narrow a run; `--profile SCENARIO` runs "

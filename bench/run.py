@@ -7,6 +7,7 @@ python bench/run.py --only hello-16,idle --servers webpy-threaded,waitress
 python bench/run.py --profile hello-16      # webpy under cProfile, top functions printed
 python bench/run.py --only callgrind        # instructions per request under valgrind
 python bench/run.py --report-only           # re-render from bench/out/results.json
+python bench/run.py --only static-css-gzip --merge   # redo one scenario of the last full run
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -64,6 +66,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--setup", action="store_true", help="install tools and packages, then exit")
     p.add_argument("--report-only", action="store_true", help="re-render the last results")
     p.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --only: replace those scenarios' results in the last full run "
+        "(bench/out/results.json), say so in BENCHMARKS.md, and re-render it",
+    )
+    p.add_argument(
         "--no-report",
         action="store_true",
         help="keep results in bench/out/results-TIME.json only; leave BENCHMARKS.md alone",
@@ -74,6 +82,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def log(message: str) -> None:
     stamp = time.strftime("%H:%M:%S")
     print(f"{stamp} {message}", file=sys.stderr, flush=True)
+
+
+def merged(full: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
+    """The full run's results with `part`'s scenarios replaced, and a line saying so."""
+    redone = set(part["meta"]["scenarios"])
+    meta = part["meta"]
+    full["results"] = [r for r in full["results"] if r["scenario"] not in redone]
+    full["results"] += part["results"]
+    full["meta"].setdefault("merged", []).append(
+        f"{', '.join(sorted(redone))}: measured again at {meta['finished']} by "
+        f"`{meta['command']}` (other processes used {meta['noise']['others_pct']:.0f}% of the "
+        "CPUs then), replacing this run's figures.")
+    return full
 
 
 def render(data: dict[str, object]) -> None:
@@ -146,6 +167,8 @@ def main(argv: list[str]) -> int:
         "noise": noise,
     }
     data = {"meta": meta, "results": [asdict(r) for r in results]}
+    if args.merge:
+        data = merged(json.loads(RESULTS.read_text()), data)
     OUT.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     (OUT / f"results-{stamp}.json").write_text(json.dumps(data, indent=1))
