@@ -2,8 +2,10 @@
 
 Python threads share one interpreter lock, so a CPU-bound application gets
 more from processes. The parent binds the listening sockets, forks N
-children that each run the ordinary threaded server, and supervises them.
-The parent serves nothing itself.
+children that each run the ordinary threaded server (or a trio server,
+`trio_worker.py`), and supervises them. The parent serves nothing itself;
+on SIGHUP the command line may first give it a new version of the
+application (`HTTPServer.restart_workers(routes)`), which the new workers run.
 
 Each worker has a number, 0 to N-1, that its replacements inherit. Where the
 kernel balances `SO_REUSEPORT` sockets (Linux), the parent binds one socket
