@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 
 import httpx
 import pytest
@@ -11,7 +10,7 @@ import pytest
 import webpy as web
 
 from .proxies import Nginx
-from .serving import TRANSPORTS, ServerFactory, factory
+from .serving import TRANSPORTS, ServerFactory, factory, raw_exchange
 
 TIMEOUT = 10.0
 
@@ -32,15 +31,8 @@ def serve(request: pytest.FixtureRequest) -> ServerFactory:
 
 
 def raw_get(address: tuple[str, int], headers: str) -> str:
-    with socket.create_connection(address, timeout=TIMEOUT) as sock:
-        sock.sendall(f"GET / HTTP/1.1\r\nHost: internal:8000\r\n{headers}"
-                     "Connection: close\r\n\r\n".encode())
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200"), head
-    return body.decode()
+    return raw_exchange(address, f"GET / HTTP/1.1\r\nHost: internal:8000\r\n{headers}"
+                                 "Connection: close\r\n\r\n".encode())
 
 
 def test_trusted_peer_gives_client_scheme_and_host(serve: ServerFactory) -> None:

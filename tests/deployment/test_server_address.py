@@ -8,15 +8,11 @@ SERVER_NAME and SERVER_PORT.
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 import webpy as web
 
-from .serving import TRANSPORTS, ServerFactory, factory
-
-TIMEOUT = 10.0
+from .serving import TRANSPORTS, ServerFactory, factory, raw_exchange
 
 
 class WhereTo(web.HTTPHandler):
@@ -27,17 +23,6 @@ class WhereTo(web.HTTPHandler):
 @pytest.fixture(params=sorted(TRANSPORTS))
 def serve(request: pytest.FixtureRequest) -> ServerFactory:
     return factory(request.param)
-
-
-def raw_exchange(address: tuple[str, int], data: bytes) -> str:
-    with socket.create_connection(address, timeout=TIMEOUT) as sock:
-        sock.sendall(data)
-        received = b""
-        while chunk := sock.recv(65536):
-            received += chunk
-    head, _, body = received.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200 "), head
-    return body.decode()
 
 
 def test_request_server_is_the_address_the_client_connected_to(serve: ServerFactory) -> None:

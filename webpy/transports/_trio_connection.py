@@ -58,7 +58,7 @@ class TrioConnection:
         self.stream = stream
         self.lifecycle = Lifecycle(server.site, client, trio.current_time,
                                    tls=server.ssl_context is not None, refuse=refuse,
-                                   proxy=proxied, server=_local_address(stream))
+                                   proxy=proxied, server=stream_address(stream, local=True))
         #: An async response body being sent, to close if the connection ends first.
         self.async_body: Any = None
 
@@ -371,11 +371,12 @@ class ReadWriteLock:
             self._waiters.unpark_all()
 
 
-def _local_address(stream: trio.abc.Stream) -> tuple[str, int] | None:
-    """The (host, port) the client connected to; None for a unix socket or a memory stream."""
+def stream_address(stream: trio.abc.Stream, *, local: bool = False) -> tuple[str, int] | None:
+    """The client's (host, port), or with `local` the one it connected to; None for a
+    unix socket or a memory stream."""
     sock = getattr(stream, "socket", None)
     try:
-        name = sock.getsockname() if sock is not None else None
+        name = (sock.getsockname() if local else sock.getpeername()) if sock else None
     except OSError:
         return None
     return (name[0], name[1]) if isinstance(name, tuple) else None

@@ -27,7 +27,7 @@ import trio
 from ..app import ErrorRoutes, Routes
 from ..app.locks import LockTable
 from ..protocol import Limits
-from ._trio_connection import ReadWriteLock, TrioConnection
+from ._trio_connection import ReadWriteLock, TrioConnection, stream_address
 from .addresses import url
 from .driver import Site
 from .lifecycle import AsyncBodyStream, Lifecycle
@@ -174,7 +174,7 @@ class Server:
                     await trio.sleep(0.1)
                     continue
                 self.open_connections += 1
-                connections.start_soon(self._connection, stream, _peer(stream),
+                connections.start_soon(self._connection, stream, stream_address(stream),
                                        self.open_connections > self.max_connections, proxied)
 
     def _proxied(self, listener: trio.abc.Listener[trio.abc.Stream]) -> bool:
@@ -237,12 +237,3 @@ async def serve_listeners(
     their own), until cancelled; `options` are `Server`'s."""
     server = Server(routes, **options)
     await server.serve_listeners(listeners, task_status=task_status)
-
-
-def _peer(stream: trio.abc.Stream) -> Address | None:
-    sock = getattr(stream, "socket", None)
-    try:
-        address = sock.getpeername() if sock is not None else None
-    except OSError:
-        return None
-    return (address[0], address[1]) if isinstance(address, tuple) else None
