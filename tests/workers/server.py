@@ -32,10 +32,10 @@ class Workers:
         self._reader.start()
         assert self.process.stdout is not None
         banner = self.process.stdout.readline()
-        if " on http://" not in banner:
+        if " on http" not in banner:
             self.process.kill()
             raise AssertionError(f"the server did not start: {banner!r} {self.log}")
-        host, _, port = banner.split(" on http://")[1].split("/")[0].rpartition(":")
+        host, _, port = banner.split("://")[1].split("/")[0].rpartition(":")
         self.address = (host, int(port))
 
     def _read_log(self) -> None:
