@@ -52,7 +52,8 @@ class Server:
     `forwarded_allow`), but `thread_limit`, which bounds the threads running
     plain handlers and blocking body iterators (file reads have as many
     again), and `grace_period`, how long requests in flight may take once the
-    server is cancelled, in seconds.
+    server is cancelled, in seconds. A `site` made elsewhere (a worker
+    process's, shared with its parent) replaces the one the options would make.
     """
 
     def __init__(self, routes: Routes, error_routes: ErrorRoutes | None = None, *,
@@ -62,11 +63,11 @@ class Server:
                  proxy_protocol: bool | Collection[socket.socket] = False,
                  forwarded_allow: str | Sequence[str] | None = None,
                  forwarded_header: str = "x-forwarded", locks: LockTable[Any] | None = None,
-                 **options: Any) -> None:
-        self.site = Site.configured(routes, error_routes, ReadWriteLock, limits=limits,
-                                    timeouts=timeouts, locks=locks,
-                                    forwarded_allow=forwarded_allow,
-                                    forwarded_header=forwarded_header, options=options)
+                 site: Site | None = None, **options: Any) -> None:
+        self.site = site or Site.configured(routes, error_routes, ReadWriteLock, limits=limits,
+                                            timeouts=timeouts, locks=locks,
+                                            forwarded_allow=forwarded_allow,
+                                            forwarded_header=forwarded_header, options=options)
         self.limits, self.timeouts = self.site.limits, self.site.timeouts
         self.ssl_context = ssl_context
         self.proxy_protocol = proxy_protocol

@@ -36,9 +36,7 @@ class TrioWorker:
                  queue_size: int, proxy_protocol: bool | Collection[socket.socket]) -> None:
         self._server = Server({}, ssl_context=ssl_context, thread_limit=threads,
                               max_connections=max_connections, queue_size=queue_size,
-                              proxy_protocol=proxy_protocol)
-        self._server.site = site
-        self._server.limits, self._server.timeouts = site.limits, site.timeouts
+                              proxy_protocol=proxy_protocol, site=site)
         self._sockets = sockets
         self._token: trio.lowlevel.TrioToken | None = None
         self._serving = trio.CancelScope()
