@@ -45,6 +45,17 @@ class Stream(web.HTTPHandler):
         return 200, (b"part %d;" % number for number in range(5))
 
 
+class Endless(web.HTTPHandler):
+    """A body that never ends: for clients that stop reading."""
+
+    def do_get(self) -> tuple[int, Iterator[bytes]]:
+        def chunks() -> Iterator[bytes]:
+            while True:
+                yield b"x" * 65536
+
+        return 200, chunks()
+
+
 class StreamFails(web.HTTPHandler):
     """A streamed body whose producer fails after the head and one chunk went out."""
 

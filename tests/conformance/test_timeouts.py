@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Iterator
 
 import httpx
 import pytest
 from harness import CLIENT_TIMEOUT, HARNESSES, Harness, ResponseReader
 
 import webpy as web
+from conformance.support import Endless
 
 SHORT = 0.3
 
@@ -38,15 +38,6 @@ class StreamedUpload(web.HTTPHandler):
     def do_put(self) -> tuple[int, str]:
         assert self.request.stream is not None
         return 200, str(len(self.request.stream.read()))
-
-
-class Endless(web.HTTPHandler):
-    def do_get(self) -> tuple[int, Iterator[bytes]]:
-        def chunks() -> Iterator[bytes]:
-            while True:
-                yield b"x" * 65536
-
-        return 200, chunks()
 
 
 ROUTES = {"/": Hello, "/upload": Upload, "/streamed": StreamedUpload, "/endless": Endless}

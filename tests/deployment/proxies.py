@@ -47,6 +47,18 @@ def _tail(log: Path) -> str:
         return "(no log)"
 
 
+def get_through(address: tuple[str, int]) -> tuple[tuple[str, int], bytes]:
+    """GET / through the proxy at `address` on a new connection: the client's own
+    (host, port), and every byte of the answer, read until the proxy closes."""
+    with socket.create_connection(address, timeout=TIMEOUT) as sock:
+        local = sock.getsockname()
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return (local[0], local[1]), data
+
+
 class Proxy:
     """One proxy process; `stop()` ends it (the fixture calls it)."""
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from .cli import CLI, environment, run
-from .proxies import HAProxy, Nginx
+from .proxies import HAProxy, Nginx, get_through
 
 TIMEOUT = 10.0
 TRANSPORTS = ["threaded", "trio"]
@@ -129,12 +129,7 @@ def test_proxy_protocol_behind_haproxy(haproxy: HAProxy, option: str) -> None:
         upstream_port = int(server.banner.split(":")[-1].split("/")[0])
         address = haproxy.start(upstream_port, server_options=option,
                                 frontend="option http-server-close")
-        with socket.create_connection(address, timeout=TIMEOUT) as sock:
-            local = sock.getsockname()
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            data = b""
-            while chunk := sock.recv(65536):
-                data += chunk
+        local, data = get_through(address)
         assert server.stop() == 0
     assert data.endswith(f"client={local[0]} {local[1]} scheme=http".encode())
     assert f"{local[0]} - - [" in server.errors  # the access log names the real client

@@ -15,7 +15,7 @@ import pytest
 import webpy as web
 
 from .frames import LOCAL, TCP4, TCP6, addresses, frame, ssl_tlv, tlv
-from .proxies import HAProxy
+from .proxies import HAProxy, get_through
 from .serving import TRANSPORTS, ServerFactory, factory
 
 TIMEOUT = 10.0
@@ -118,12 +118,7 @@ def test_haproxy_in_front_gives_webpy_the_clients_address(serve: ServerFactory,
         # One upstream connection per request: none is between requests when the server stops.
         address = haproxy.start(upstream[1], server_options=option,
                                 frontend="option http-server-close")
-        with socket.create_connection(address, timeout=TIMEOUT) as sock:
-            local = sock.getsockname()
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            data = b""
-            while chunk := sock.recv(65536):
-                data += chunk
+        local, data = get_through(address)
     assert body(data) == f"{local[0]} {local[1]} http"
 
 
@@ -132,10 +127,5 @@ def test_haproxy_sends_proxy_v2_then_tls_to_a_tls_listener(
     with serve(ROUTES, proxy_protocol=True, ssl_context=server_ssl_context) as upstream:
         address = haproxy.start(upstream[1], server_options="send-proxy-v2 ssl verify none",
                                 frontend="option http-server-close")
-        with socket.create_connection(address, timeout=TIMEOUT) as sock:
-            local = sock.getsockname()
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            data = b""
-            while chunk := sock.recv(65536):
-                data += chunk
+        local, data = get_through(address)
     assert body(data) == f"{local[0]} {local[1]} https"

@@ -6,10 +6,11 @@ import logging
 import resource
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
+from conformance.support import Endless
 from harness import CLIENT_TIMEOUT, ResponseReader, SocketRawConnection
 
 import webpy as web
@@ -38,15 +39,6 @@ class Upload(web.HTTPHandler):
 class Broken(web.HTTPHandler):
     def do_get(self) -> tuple[int, str]:
         raise RuntimeError("handler bug")
-
-
-class Endless(web.HTTPHandler):
-    def do_get(self) -> tuple[int, Iterator[bytes]]:
-        def chunks() -> Iterator[bytes]:
-            while True:
-                yield b"x" * 65536
-
-        return 200, chunks()
 
 
 ROUTES = {"/": Hello, "/whoami": WhoAmI, "/upload": Upload, "/broken": Broken,
